@@ -1,0 +1,217 @@
+"""Typed, strict configuration: YAML cards -> frozen dataclasses.
+
+Every YAML key maps to one documented dataclass field; unknown or missing keys and wrong types raise
+``ValueError`` naming the file, the key and the fix. Cards live in ``metrics/`` and ``datasets/`` at
+the repository root (copied into the wheel as ``iqa_bench/_cards/``); ``IQA_BENCH_CARDS`` may point to
+another root holding those two folders.
+
+Example:
+    >>> card = load_metric_card("lpips-alex")
+    >>> card.type, card.params["backbone"]
+    ('lpips', 'alex')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from .registry import suggest
+
+C = TypeVar("C")
+
+CARDS_ENV = "IQA_BENCH_CARDS"
+
+
+def _check_type(value: Any, annotation: Any, where: str) -> Any:
+    """Check ``value`` against a simple annotation (str/int/float/bool/tuple/dict/Optional/Literal)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, where)
+            except ValueError as exc:
+                errors.append(str(exc))
+        raise ValueError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ValueError(
+                f"{where}: {value!r} is not one of {', '.join(repr(a) for a in args)}."
+            )
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{where}: expected a list, got {value!r}.")
+        item_type = args[0] if args else Any
+        return tuple(_check_type(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin in (dict, Mapping) or annotation is dict:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{where}: expected a mapping, got {value!r}.")
+        return dict(value)
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{where}: expected a number, got {value!r}.")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{where}: expected an integer, got {value!r}.")
+        return value
+    if annotation in (str, bool):
+        if not isinstance(value, annotation):
+            raise ValueError(f"{where}: expected {annotation.__name__}, got {value!r}.")
+        return value
+    if dataclasses.is_dataclass(annotation):
+        return from_mapping(annotation, value, where)
+    return value
+
+
+def from_mapping(cls: type[C], mapping: Mapping[str, Any], where: str) -> C:
+    """Build frozen dataclass ``cls`` from ``mapping``, rejecting unknown/missing keys and bad types.
+
+    Args:
+        cls: A dataclass type.
+        mapping: Keys and values, e.g. parsed YAML.
+        where: Where the mapping came from (a file name), for error messages.
+
+    Raises:
+        ValueError: On an unknown key (with close-match suggestions), a missing key or a wrong type.
+    """
+    if not isinstance(mapping, Mapping):
+        raise ValueError(
+            f"{where}: expected a mapping of keys for {cls.__name__}, got {mapping!r}."
+        )
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in mapping if k not in fields]
+    if unknown:
+        key = unknown[0]
+        raise ValueError(
+            f"{where}: unknown key {key!r}.{suggest(str(key), list(fields))} "
+            f"Allowed keys: {', '.join(fields)}."
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in mapping:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{where}: missing required key {name!r}.")
+            continue
+        kwargs[name] = _check_type(mapping[name], hints[name], f"{where}: key {name!r}")
+    return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class MetricCard:
+    """A named metric instance (one YAML file in ``metrics/``).
+
+    Attributes:
+        name: Registry name, equal to the file stem (e.g. ``lpips-alex``).
+        version: Bumped whenever a change alters the metric's numbers; stored with every result.
+        type: The registered metric type that implements it (``lpips``, ``l2``, ``psnr``, ``ssim``, ...).
+        group: Report grouping: ``classical``, ``deep-baseline`` or ``lpips``.
+        description: One line for ``iqa-bench list`` and reports.
+        params: Keyword parameters of the metric type's config dataclass.
+    """
+
+    name: str
+    version: int
+    type: str
+    group: typing.Literal["classical", "deep-baseline", "lpips", "custom"]
+    description: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetCard:
+    """A named dataset (one YAML file in ``datasets/``).
+
+    Attributes:
+        name: Registry name, equal to the file stem (e.g. ``bapps``).
+        version: Bumped whenever a change alters what the adapter yields; stored with every result.
+        adapter: The registered dataset adapter type (``bapps``, ``synthetic``, ``folder``).
+        description: One line for listings and reports.
+        synthetic: True when the judgments are constructed, not collected from people.
+        source: Where the data comes from (paper, URL) for reports.
+        params: Keyword parameters of the adapter.
+        download: Archives to fetch (list of mappings with ``url``, ``sha256``, ``size``, ``extract_to``).
+    """
+
+    name: str
+    version: int
+    adapter: str
+    description: str
+    synthetic: bool = False
+    source: str = ""
+    params: dict = field(default_factory=dict)
+    download: tuple[dict, ...] = ()
+
+
+def cards_root() -> Path:
+    """Folder holding ``metrics/`` and ``datasets/`` cards (``IQA_BENCH_CARDS`` overrides)."""
+    env = os.environ.get(CARDS_ENV)
+    if env:
+        return Path(env)
+    packaged = Path(__file__).parent / "_cards"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent
+
+
+@cache
+def _load_cards(kind: str, root: Path) -> dict[str, Any]:
+    cls = {"metrics": MetricCard, "datasets": DatasetCard}[kind]
+    folder = root / kind
+    cards: dict[str, Any] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        with path.open() as fh:
+            data = yaml.safe_load(fh)
+        card = from_mapping(cls, data, str(path))
+        if card.name != path.stem:
+            raise ValueError(f"{path}: name {card.name!r} must equal the file name {path.stem!r}.")
+        cards[card.name] = card
+    return cards
+
+
+def metric_cards() -> dict[str, MetricCard]:
+    """All metric cards by name."""
+    return dict(_load_cards("metrics", cards_root()))
+
+
+def dataset_cards() -> dict[str, DatasetCard]:
+    """All dataset cards by name."""
+    return dict(_load_cards("datasets", cards_root()))
+
+
+def _lookup(cards: dict[str, Any], name: str, kind: str) -> Any:
+    if name not in cards:
+        raise ValueError(
+            f"unknown {kind} {name!r}.{suggest(name, list(cards))} "
+            f"Available: {', '.join(sorted(cards)) or '(none)'}."
+        )
+    return cards[name]
+
+
+def load_metric_card(name: str) -> MetricCard:
+    """The metric card called ``name`` (``ValueError`` with suggestions if unknown)."""
+    return _lookup(metric_cards(), name, "metric")
+
+
+def load_dataset_card(name: str) -> DatasetCard:
+    """The dataset card called ``name`` (``ValueError`` with suggestions if unknown)."""
+    return _lookup(dataset_cards(), name, "dataset")

@@ -1,0 +1,167 @@
+"""Dataset adapters (no torch): open a dataset by card name or path, download or generate its data.
+
+``open_dataset`` takes a card name from ``datasets/*.yaml`` (its ``adapter`` picks the class and
+the data lives in ``<data root>/<name>/``) or a path: a folder in BAPPS layout, a folder holding
+``2afc.csv``/``jnd.csv``, or a single CSV file. A card name wins over a same-named local folder.
+
+Example:
+    >>> ds = open_dataset("synthetic")  # generated on first use, judgments are not human
+    >>> ds.synthetic, ds.tasks()
+    (True, ('2afc', 'jnd'))
+    >>> ds = open_dataset("bapps", download=True)  # ~1.3 GB: 2AFC val and JND
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..config import DatasetCard, dataset_cards, load_dataset_card
+from ..registry import suggest
+from . import base
+from .bapps import BAPPSDataset, read_judgment
+from .base import (
+    DATA_ENV,
+    DATASETS,
+    MARKER_NAME,
+    TASKS,
+    BadSample,
+    Dataset,
+    JNDSample,
+    Sample,
+    TwoAFCSample,
+    data_root,
+)
+from .folder import FolderDataset
+from .synthetic import SyntheticDataset, generate_synthetic
+
+__all__ = [
+    "DATASETS",
+    "DATA_ENV",
+    "MARKER_NAME",
+    "TASKS",
+    "BAPPSDataset",
+    "BadSample",
+    "Dataset",
+    "FolderDataset",
+    "JNDSample",
+    "Sample",
+    "SyntheticDataset",
+    "TwoAFCSample",
+    "data_root",
+    "download_dataset",
+    "generate_synthetic",
+    "open_dataset",
+    "read_judgment",
+]
+
+
+def _looks_like_path(text: str) -> bool:
+    return os.sep in text or "/" in text or text.startswith((".", "~")) or text.endswith(".csv")
+
+
+def open_dataset(
+    name_or_path: str | os.PathLike[str],
+    data_root: Path | str | None = None,
+    split: str = "val",
+    skip_bad: bool = False,
+    download: bool = False,
+    progress: bool = True,
+) -> Dataset:
+    """Open a dataset by card name or by path and validate all of its samples.
+
+    Args:
+        name_or_path: A card name (``bapps``, ``synthetic``, ...) or a path to a BAPPS-layout
+            folder, a folder with ``2afc.csv``/``jnd.csv``, or a CSV file.
+        data_root: Folder holding all named datasets (default ``$IQA_BENCH_DATA``, else
+            ``~/.cache/iqa-bench/data``); ignored for paths.
+        split: The 2AFC split (``val`` or ``train``).
+        skip_bad: Record invalid samples in ``dataset.bad_samples`` instead of raising.
+        download: Download missing parts of a named dataset first (not for paths).
+        progress: Show download progress bars on stderr.
+
+    Returns:
+        The adapter instance.
+
+    Raises:
+        ValueError: On an unknown name (with suggestions), an unrecognised folder, or invalid data.
+        FileNotFoundError: When a path or a named dataset's data is missing; the message says where
+            the files go and how to download them.
+
+    Example:
+        >>> open_dataset("bapps", split="val").subsets("jnd")
+        ('traditional', 'cnn')
+        >>> open_dataset("studies/my_study.csv").tasks()
+        ('2afc',)
+    """
+    text = os.fspath(name_or_path)
+    cards = dataset_cards()
+    if text in cards:
+        card = cards[text]
+        adapter = DATASETS.get(card.adapter)
+        root = base.data_root(data_root) / card.name
+        if download:
+            adapter.prepare(root, card, adapter.default_parts(card, split), progress=progress)
+        return adapter(root, card=card, split=split, skip_bad=skip_bad)
+
+    path = Path(text).expanduser()
+    if not path.exists():
+        if _looks_like_path(text):
+            raise FileNotFoundError(f"dataset path {path} does not exist; check the path.")
+        raise ValueError(
+            f"unknown dataset {text!r}.{suggest(text, list(cards))} Available: "
+            f"{', '.join(sorted(cards)) or '(none)'}; or pass a path to a BAPPS-layout folder or "
+            "a folder CSV."
+        )
+    if download:
+        raise ValueError(
+            f"download=True needs a dataset card name, not the path {path}; drop download or use "
+            f"one of {', '.join(sorted(cards))}."
+        )
+    for name in DATASETS.names():
+        adapter = DATASETS.get(name)
+        if adapter.is_layout(path):
+            return adapter(path, card=None, split=split, skip_bad=skip_bad)
+    raise ValueError(
+        f"{path} is neither a BAPPS-layout folder (with 2afc/ or jnd/ inside) nor a folder "
+        "dataset (a .csv file, or a folder with 2afc.csv and/or jnd.csv)."
+    )
+
+
+def download_dataset(
+    card: DatasetCard | str,
+    data_root: Path | str | None = None,
+    parts: Iterable[str] | None = None,
+    progress: bool = True,
+    force: bool = False,
+) -> Path:
+    """Install a named dataset into ``<data root>/<name>/``: download archives or generate it.
+
+    Parts already installed are skipped unless ``force``. The ``synthetic`` dataset is generated
+    locally instead of downloaded.
+
+    Args:
+        card: A dataset card or its name.
+        data_root: Folder holding all datasets (see :func:`data_root`).
+        parts: Archive parts to fetch (e.g. ``["2afc-val", "jnd"]``); ``None`` fetches the
+            card's default parts (for BAPPS: 2AFC val and JND, not the 5.3 GB train split).
+        progress: Show progress bars on stderr.
+        force: Download and extract again even when the data is present.
+
+    Returns:
+        The dataset folder.
+
+    Raises:
+        ValueError: On an unknown card or part, or a failed verification.
+        DownloadError: On network failures (the message says where to put files by hand).
+
+    Example:
+        >>> download_dataset("bapps", parts=["2afc-val"])
+        PosixPath('/home/me/.cache/iqa-bench/data/bapps')
+    """
+    if isinstance(card, str):
+        card = load_dataset_card(card)
+    adapter = DATASETS.get(card.adapter)
+    root = base.data_root(data_root) / card.name
+    return adapter.prepare(root, card, parts=parts, progress=progress, force=force)

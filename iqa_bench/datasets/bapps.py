@@ -1,0 +1,233 @@
+"""Adapter for the BAPPS layout (LPIPS paper): ``2afc/<split>/<subset>`` and ``jnd/val/<subset>``.
+
+Layout (file stems are zero-padded, e.g. ``000000``)::
+
+    <root>/2afc/<split>/<subset>/{ref,p0,p1}/NNNNNN.png  judge/NNNNNN.npy  (fraction preferring p1)
+    <root>/jnd/val/<subset>/{p0,p1}/NNNNNN.png           same/NNNNNN.npy   (fraction saying "same")
+
+Judgment files must hold a float array of shape (1,) in [0, 1]. Images are not decoded here.
+
+Example:
+    >>> ds = BAPPSDataset(Path("~/.cache/iqa-bench/data/bapps").expanduser())
+    >>> ds.subsets("2afc")
+    ('traditional', 'cnn', 'superres', 'deblur', 'color', 'frameinterp')
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..config import DatasetCard
+from ..download import parse_archive_specs
+from .base import (
+    DATA_ENV,
+    DATASETS,
+    Dataset,
+    JNDSample,
+    Sample,
+    TwoAFCSample,
+    read_marker,
+    subset_order,
+)
+
+#: Subset order of the BAPPS paper's tables; unknown subsets follow alphabetically.
+PAPER_ORDER: dict[str, tuple[str, ...]] = {
+    "val": ("traditional", "cnn", "superres", "deblur", "color", "frameinterp"),
+    "train": ("traditional", "cnn", "mix"),
+    "jnd": ("traditional", "cnn"),
+}
+TWOAFC_ROLES = (("ref", ".png"), ("p0", ".png"), ("p1", ".png"), ("judge", ".npy"))
+JND_ROLES = (("p0", ".png"), ("p1", ".png"), ("same", ".npy"))
+
+
+def _judgment_or_reason(path: Path) -> tuple[float, str]:
+    """The judgment in ``path`` and ``""``, or ``nan`` and what is wrong with the file."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        return math.nan, f"unreadable judgment file ({exc})"
+    if array.shape != (1,) or array.dtype.kind not in "fiu":
+        return math.nan, (
+            f"judgment must be a numeric array of shape (1,), got dtype {array.dtype} and shape "
+            f"{array.shape}"
+        )
+    value = float(array[0])
+    if math.isnan(value) or not 0.0 <= value <= 1.0:
+        return math.nan, f"judgment {value} is not a fraction in [0, 1]"
+    return value, ""
+
+
+def read_judgment(path: Path) -> float:
+    """Read a BAPPS judgment ``.npy`` (float array of shape (1,) in [0, 1]) as a float.
+
+    Raises:
+        ValueError: Naming the file, if it is unreadable, has another shape, is NaN or out of range.
+
+    Example:
+        >>> read_judgment(Path("dataset/2afc/val/cnn/judge/000000.npy"))
+        0.8
+    """
+    value, reason = _judgment_or_reason(Path(path))
+    if reason:
+        raise ValueError(f"{path}: {reason}.")
+    return value
+
+
+def manual_install_hint(root: Path, card: DatasetCard | None, split: str) -> str:
+    """Where extracted BAPPS files go, and how to download them (for missing-data errors)."""
+    layout = (
+        f"expected {root}/2afc/{split}/<subset>/{{ref,p0,p1}}/000000.png with "
+        f"{root}/2afc/{split}/<subset>/judge/000000.npy, and/or {root}/jnd/val/<subset>/{{p0,p1}}"
+        "/000000.png with .../same/000000.npy."
+    )
+    if card is None or not card.download:
+        return layout
+    specs = parse_archive_specs(card.download, f"dataset card {card.name!r}")
+    needed = BAPPSDataset.default_parts(card, split) or [spec.part for spec in specs]
+    by_hand = "; ".join(
+        f"{spec.url} extracted into {root / spec.extract_to if spec.extract_to else root}"
+        for spec in specs
+        if spec.part in needed
+    )
+    return (
+        f"{layout} Download with `iqa-bench download {card.name}` or "
+        f"open_dataset({card.name!r}, download=True); or by hand: {by_hand}. To keep data "
+        f"elsewhere set {DATA_ENV} or pass --data-root / data_root (the dataset lives in "
+        f"<data root>/{card.name}/)."
+    )
+
+
+@DATASETS.register("bapps")
+class BAPPSDataset(Dataset):
+    """Reads a folder in BAPPS layout; see the module docstring.
+
+    Args:
+        root: The folder holding ``2afc/`` and/or ``jnd/``.
+        card: The dataset card, or ``None`` when opened by path.
+        split: The 2AFC split (``val`` or ``train``).
+        skip_bad: Record incomplete triplets and invalid judgments in ``bad_samples`` instead of
+            raising ``ValueError``.
+
+    Raises:
+        FileNotFoundError: When neither ``2afc/<split>`` nor ``jnd/val`` exists (the message says
+            where files go and how to download them), or a non-``val`` split is missing.
+        ValueError: On mismatched file stems across ``ref``/``p0``/``p1``/``judge`` (naming the
+            folder and the first missing stem) or an invalid judgment file (naming it).
+
+    Example:
+        >>> ds = BAPPSDataset(Path("data/bapps"), split="val")
+        >>> len(ds.samples("2afc"))
+        36344
+    """
+
+    adapter = "bapps"
+
+    def _load(self) -> dict[str, list[Sample]]:
+        if not self.split or "/" in self.split or self.split.startswith("."):
+            raise ValueError(
+                f"split {self.split!r} must be a folder name such as 'val' or 'train'."
+            )
+        twoafc_dir = self.root / "2afc" / self.split
+        jnd_dir = self.root / "jnd" / "val"
+        hint = manual_install_hint(self.root, self.card, self.split)
+        if not twoafc_dir.is_dir() and not jnd_dir.is_dir():
+            raise FileNotFoundError(
+                f"no BAPPS data for dataset {self.name!r} in {self.root}: {hint}"
+            )
+        if not twoafc_dir.is_dir() and self.split != "val":
+            raise FileNotFoundError(f"2AFC split {self.split!r} not found at {twoafc_dir}: {hint}")
+        loaded: dict[str, list[Sample]] = {}
+        if twoafc_dir.is_dir():
+            loaded["2afc"] = self._scan_task(twoafc_dir, self.split, TWOAFC_ROLES, "2afc")
+        if jnd_dir.is_dir():
+            loaded["jnd"] = self._scan_task(jnd_dir, "val", JND_ROLES, "jnd")
+        return loaded
+
+    def _scan_task(
+        self, task_dir: Path, split: str, roles: tuple[tuple[str, str], ...], task: str
+    ) -> list[Sample]:
+        names = [e.name for e in os.scandir(task_dir) if e.is_dir() and not e.name.startswith(".")]
+        if not names:
+            raise ValueError(f"{task_dir}: no subset folders; expected {task_dir}/<subset>/...")
+        known = PAPER_ORDER["jnd"] if task == "jnd" else PAPER_ORDER.get(split, ())
+        # A generator may record its own order (synthetic: the card's order of families).
+        recorded = (read_marker(self.root) or {}).get("subset_order", {}).get(f"{task}/{split}")
+        known = tuple(recorded) if isinstance(recorded, list) else known
+        samples: list[Sample] = []
+        for subset in subset_order(names, known):
+            samples.extend(self._scan_subset(task_dir / subset, split, subset, roles))
+        return samples
+
+    def _list_role(self, folder: Path, role: str, suffix: str, id_prefix: str) -> dict[str, Path]:
+        role_dir = folder / role
+        if not role_dir.is_dir():
+            raise ValueError(
+                f"{folder}: missing folder {role}/; expected files like {role_dir}/000000{suffix}."
+            )
+        files: dict[str, Path] = {}
+        for entry in os.scandir(role_dir):
+            if entry.name.startswith("."):
+                continue  # hidden OS litter (.DS_Store) is not data
+            stem, ext = os.path.splitext(entry.name)
+            if ext.lower() != suffix or not entry.is_file():
+                self._reject(
+                    f"{id_prefix}/{stem}", Path(entry.path), f"unexpected entry, expected *{suffix}"
+                )
+                continue
+            files[stem] = Path(entry.path)
+        return files
+
+    def _scan_subset(
+        self, folder: Path, split: str, subset: str, roles: tuple[tuple[str, str], ...]
+    ) -> list[Sample]:
+        id_prefix = f"{split}/{subset}"
+        listing = {role: self._list_role(folder, role, suffix, id_prefix) for role, suffix in roles}
+        stems = sorted(set().union(*listing.values()))
+        if not stems:
+            self._reject(f"{id_prefix}/", folder, "subset folder holds no samples")
+        samples: list[Sample] = []
+        for stem in stems:
+            sample_id = f"{id_prefix}/{stem}"
+            missing = [(role, suffix) for role, suffix in roles if stem not in listing[role]]
+            if missing:
+                role, suffix = missing[0]
+                present = [r for r, _ in roles if stem in listing[r]]
+                self._reject(
+                    sample_id,
+                    folder / role / f"{stem}{suffix}",
+                    f"file stems differ across {', '.join(r for r, _ in roles)} in {folder}: "
+                    f"{stem!r} is missing from {role}/ but present in {', '.join(present)}/",
+                )
+                continue
+            label_role = roles[-1][0]
+            label, reason = _judgment_or_reason(listing[label_role][stem])
+            if reason:
+                self._reject(sample_id, listing[label_role][stem], reason)
+                continue
+            files = {role: listing[role][stem] for role, _ in roles}
+            if label_role == "judge":
+                samples.append(
+                    TwoAFCSample(sample_id, subset, files["ref"], files["p0"], files["p1"], label)
+                )
+            else:
+                samples.append(JNDSample(sample_id, subset, files["p0"], files["p1"], label))
+        return samples
+
+    @classmethod
+    def is_layout(cls, path: Path) -> bool:
+        """True for a folder holding ``2afc/`` or ``jnd/``."""
+        return path.is_dir() and ((path / "2afc").is_dir() or (path / "jnd").is_dir())
+
+    @classmethod
+    def default_parts(cls, card: DatasetCard, split: str) -> list[str] | None:
+        """The card's default parts plus ``2afc-<split>`` when that part exists (e.g. train)."""
+        specs = parse_archive_specs(card.download, f"dataset card {card.name!r}")
+        parts = [s.part for s in specs if s.default]
+        extra = f"2afc-{split}"
+        if any(s.part == extra for s in specs) and extra not in parts:
+            parts.append(extra)
+        return parts

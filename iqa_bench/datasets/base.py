@@ -1,0 +1,255 @@
+"""Sample records, the abstract ``Dataset`` and the data-root rules shared by all adapters.
+
+Adapters only list files and read judgments; images are decoded later by the runner with
+``iqa_bench.images.read_image_uint8``. No torch here.
+
+Example:
+    >>> ds = open_dataset("synthetic")
+    >>> ds.tasks(), ds.subsets("2afc")[:2]
+    (('2afc', 'jnd'), ('blur', 'noise'))
+    >>> ds.samples("2afc")[0].sample_id
+    'val/blur/000000'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from ..config import DatasetCard
+from ..download import fetch_archives, parse_archive_specs
+from ..registry import Registry
+
+TASKS = ("2afc", "jnd")
+DATA_ENV = "IQA_BENCH_DATA"
+DEFAULT_DATA_ROOT = "~/.cache/iqa-bench/data"
+#: Written by generators (``synthetic``) at the dataset root; its ``synthetic`` flag marks the
+#: judgments as constructed even when the folder is opened by path, without a card.
+MARKER_NAME = "GENERATED.json"
+
+
+@dataclass(frozen=True)
+class TwoAFCSample:
+    """One 2AFC triplet: which of two distortions ``p0``/``p1`` is closer to ``ref``.
+
+    Attributes:
+        sample_id: ``"<split>/<subset>/<file stem>"``, unique within the task.
+        subset: Subset name (``traditional``, ``cnn``, ...).
+        ref: Reference image file.
+        p0: First distorted image file.
+        p1: Second distorted image file.
+        h: Fraction of people who judged ``p1`` closer to ``ref``, in [0, 1].
+    """
+
+    sample_id: str
+    subset: str
+    ref: Path
+    p0: Path
+    p1: Path
+    h: float
+
+
+@dataclass(frozen=True)
+class JNDSample:
+    """One JND pair: do ``p0`` and ``p1`` look the same?
+
+    Attributes:
+        sample_id: ``"<split>/<subset>/<file stem>"``, unique within the task.
+        subset: Subset name.
+        p0: First image file.
+        p1: Second image file.
+        same: Fraction of people who said the two images are the same, in [0, 1].
+    """
+
+    sample_id: str
+    subset: str
+    p0: Path
+    p1: Path
+    same: float
+
+
+Sample = TwoAFCSample | JNDSample
+
+
+@dataclass(frozen=True)
+class BadSample:
+    """A sample excluded because ``skip_bad=True`` was given (otherwise it raises).
+
+    Attributes:
+        sample_id: The id the sample would have had.
+        path: The offending file (judgment, image or CSV).
+        reason: What is wrong with it.
+    """
+
+    sample_id: str
+    path: Path
+    reason: str
+
+
+def data_root(explicit: Path | str | None = None) -> Path:
+    """The folder holding all datasets: ``explicit`` > ``$IQA_BENCH_DATA`` > ``~/.cache/...``.
+
+    Each dataset lives in ``<data root>/<card name>/``.
+
+    Example:
+        >>> data_root("/data/iqa")
+        PosixPath('/data/iqa')
+    """
+    if explicit is not None and str(explicit) != "":
+        return Path(explicit).expanduser()
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(DEFAULT_DATA_ROOT).expanduser()
+
+
+def read_marker(root: Path) -> dict | None:
+    """The ``GENERATED.json`` marker of a dataset folder, or ``None`` if absent or invalid."""
+    try:
+        marker = json.loads((Path(root) / MARKER_NAME).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def subset_order(names: Iterable[str], known: tuple[str, ...]) -> list[str]:
+    """Sort subset names: those in ``known`` first in that order, then the rest alphabetically.
+
+    Example:
+        >>> subset_order(["zoo", "cnn", "traditional"], ("traditional", "cnn"))
+        ['traditional', 'cnn', 'zoo']
+    """
+    names = set(names)
+    return [n for n in known if n in names] + sorted(names - set(known))
+
+
+class Dataset(ABC):
+    """2AFC triplets and/or JND pairs with human (or, if ``synthetic``, constructed) judgments.
+
+    Construction scans and validates everything once; ``samples`` then only returns records.
+
+    Args:
+        root: The dataset folder.
+        card: The dataset card, or ``None`` when opened by path.
+        split: The 2AFC split to read (``val`` or ``train``); JND always reads ``val``.
+        skip_bad: Record invalid samples in ``bad_samples`` and leave them out instead of raising.
+
+    Attributes:
+        name: Card name, or the folder name when opened by path.
+        card: The dataset card, or ``None``.
+        root: The dataset folder.
+        split: The 2AFC split.
+        synthetic: True when the judgments are constructed, not collected from people.
+        version: The card's version (0 without a card); stored with every result.
+        bad_samples: Samples left out because of ``skip_bad=True``, with the reason.
+    """
+
+    #: Registry name of the adapter (``bapps``, ``synthetic``, ``folder``).
+    adapter: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        root: Path,
+        card: DatasetCard | None = None,
+        split: str = "val",
+        skip_bad: bool = False,
+    ) -> None:
+        self.root = Path(root)
+        self.card = card
+        self.split = split
+        self.skip_bad = skip_bad
+        self.name = card.name if card is not None else self.root.name
+        self.version = card.version if card is not None else 0
+        marker = read_marker(self.root) or {}
+        self.synthetic = bool(card.synthetic if card is not None else marker.get("synthetic"))
+        self.bad_samples: list[BadSample] = []
+        self._samples = {task: tuple(samples) for task, samples in self._load().items() if samples}
+
+    @abstractmethod
+    def _load(self) -> dict[str, list[Sample]]:
+        """Scan the data; return samples per task, grouped by subset in the adapter's order."""
+
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks with at least one sample, in the order ``("2afc", "jnd")``."""
+        return tuple(task for task in TASKS if task in self._samples)
+
+    def _task_samples(self, task: str) -> tuple[Sample, ...]:
+        if task not in TASKS:
+            raise ValueError(f"task {task!r} is unknown; use one of {', '.join(TASKS)}.")
+        if task not in self._samples:
+            raise ValueError(
+                f"dataset {self.name!r} ({self.root}) has no {task!r} samples; it has: "
+                f"{', '.join(self.tasks()) or '(none)'}."
+            )
+        return self._samples[task]
+
+    def samples(self, task: str) -> list[Sample]:
+        """All valid samples of ``task`` (``"2afc"`` for the chosen split, or ``"jnd"``).
+
+        Example:
+            >>> [s.h for s in open_dataset("synthetic").samples("2afc")[:3]]
+            [0.0, 0.8, 0.2]
+        """
+        return list(self._task_samples(task))
+
+    def subsets(self, task: str) -> tuple[str, ...]:
+        """Subset names of ``task`` in a stable order (BAPPS paper order where known)."""
+        return tuple(dict.fromkeys(s.subset for s in self._task_samples(task)))
+
+    def _reject(
+        self, sample_id: str, path: Path, reason: str, error: type[Exception] = ValueError
+    ) -> None:
+        """Record a bad sample under ``skip_bad``, else raise ``error`` naming the file."""
+        if not self.skip_bad:
+            raise error(f"{path}: {reason}. Fix or remove it, or pass skip_bad=True to skip it.")
+        self.bad_samples.append(BadSample(sample_id, Path(path), reason))
+
+    @classmethod
+    def is_layout(cls, path: Path) -> bool:
+        """Whether ``path`` looks like data this adapter reads (for ``open_dataset(path)``)."""
+        return False
+
+    @classmethod
+    def default_parts(cls, card: DatasetCard, split: str) -> list[str] | None:
+        """Download parts needed to read ``split`` (``None``: the card's default parts)."""
+        return None
+
+    @classmethod
+    def prepare(
+        cls,
+        root: Path,
+        card: DatasetCard,
+        parts: Iterable[str] | None = None,
+        progress: bool = True,
+        force: bool = False,
+    ) -> Path:
+        """Install the data of ``card`` into ``root`` (download and extract its archives).
+
+        Raises:
+            ValueError: If the card lists nothing to download, or on an unknown part.
+            DownloadError: On network failures.
+        """
+        if not card.download:
+            raise ValueError(
+                f"dataset {card.name!r} has no 'download' entries in its card; put its files in "
+                f"{root} by hand."
+            )
+        specs = parse_archive_specs(card.download, f"dataset card {card.name!r}")
+        fetch_archives(specs, Path(root), parts=parts, progress=progress, force=force)
+        return Path(root)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{task}={len(self._samples[task])}" for task in self.tasks())
+        return (
+            f"{type(self).__name__}(name={self.name!r}, root={str(self.root)!r}, "
+            f"split={self.split!r}, {counts}, bad={len(self.bad_samples)})"
+        )
+
+
+#: Dataset adapter classes by name; a card's ``adapter`` field picks one.
+DATASETS: Registry[type[Dataset]] = Registry("dataset adapter")

@@ -1,0 +1,526 @@
+"""Verified downloads and safe archive extraction (datasets now, model weights later).
+
+``download_file`` streams over HTTP(S) into ``<dest>.part``, resumes an interrupted transfer with a
+``Range`` request, checks size and SHA-256, then renames atomically. When no checksum is published
+the first verified download records the observed hash in ``hashes.json`` beside the file, and later
+downloads are checked against it (trust on first use). ``extract_archive`` unpacks tar/zip archives
+into a hidden sibling folder and renames the result into place, rejecting absolute paths, ``..`` and
+links, so a half-extracted dataset is never visible.
+
+Example:
+    >>> digest = download_file("https://example.org/jnd.tar.gz", Path("cache/jnd.tar.gz"))
+    >>> extract_archive(Path("cache/jnd.tar.gz"), Path("data/bapps"))
+    [PosixPath('data/bapps/jnd')]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from tqdm import tqdm
+
+from .config import from_mapping
+from .registry import suggest
+
+__all__ = [
+    "LEDGER_NAME",
+    "ArchiveSpec",
+    "DownloadError",
+    "download_file",
+    "extract_archive",
+    "fetch_archives",
+    "file_sha256",
+    "parse_archive_specs",
+    "recorded_sha256",
+]
+
+LEDGER_NAME = "hashes.json"
+_CHUNK = 1 << 20
+_USER_AGENT = "iqa-bench"
+
+
+class DownloadError(OSError):
+    """A network failure (unreachable host, HTTP error, repeated interruption) while downloading.
+
+    The message names the URL and where the file can be placed by hand instead.
+    """
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB chunks.
+
+    Example:
+        >>> file_sha256(Path("cache/jnd.tar.gz"))[:8]
+        '3f2a9c1e'
+    """
+    hasher = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _read_ledger(folder: Path) -> dict[str, Any]:
+    ledger = folder / LEDGER_NAME
+    if not ledger.is_file():
+        return {}
+    try:
+        data = json.loads(ledger.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"hash ledger {ledger} is not valid JSON ({exc}); delete it.") from exc
+    if isinstance(data, dict):
+        return data
+    raise ValueError(f"hash ledger {ledger} must hold a JSON object, not {data!r}; delete it.")
+
+
+def recorded_sha256(dest: Path) -> str | None:
+    """The SHA-256 recorded for ``dest`` by an earlier verified download, if any.
+
+    Example:
+        >>> recorded_sha256(Path("cache/jnd.tar.gz")) is None
+        True
+    """
+    entry = _read_ledger(Path(dest).parent).get(Path(dest).name)
+    return entry.get("sha256") if isinstance(entry, dict) else None
+
+
+def _record_sha256(dest: Path, url: str, digest: str, size: int) -> None:
+    ledger = _read_ledger(dest.parent)
+    ledger[dest.name] = {"url": url, "sha256": digest, "size": size}
+    tmp = dest.parent / f".{LEDGER_NAME}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(ledger, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, dest.parent / LEDGER_NAME)
+
+
+def _by_hand(url: str, dest: Path) -> str:
+    return f"Download {url} yourself (browser, curl, wget) and place it at {dest}, then retry."
+
+
+def _expected_hash(dest: Path, sha256: str | None) -> tuple[str | None, str]:
+    if sha256:
+        return sha256.lower(), "published"
+    recorded = recorded_sha256(dest)
+    ledger = dest.parent / LEDGER_NAME
+    return recorded, f"recorded at first download in {ledger}"
+
+
+def _verify(
+    url: str,
+    path: Path,
+    digest: str,
+    want_hash: str | None,
+    want_size: int | None,
+    origin: str,
+    delete: bool,
+) -> None:
+    size = path.stat().st_size
+    fate = "the file was deleted" if delete else f"delete {path} or replace it"
+    if want_size is not None and size != want_size:
+        if delete:
+            path.unlink()
+        raise ValueError(
+            f"size mismatch for {url}: expected {want_size} bytes, got {size}; {fate}. Retry, or "
+            "fix the expected size if the upstream file changed."
+        )
+    if want_hash is not None and digest != want_hash:
+        if delete:
+            path.unlink()
+        raise ValueError(
+            f"SHA-256 mismatch for {url}: expected {want_hash} ({origin}), got {digest}; {fate}. "
+            "Retry; if the upstream file legitimately changed, remove its entry from "
+            f"{path.parent / LEDGER_NAME} or update the published checksum."
+        )
+
+
+def _hash_part(part: Path) -> Any:
+    hasher = hashlib.sha256()
+    if part.exists():
+        with part.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                hasher.update(chunk)
+    return hasher
+
+
+def _open(url: str, start: int, timeout: float) -> http.client.HTTPResponse:
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    if start:
+        request.add_header("Range", f"bytes={start}-")
+    return urllib.request.urlopen(request, timeout=timeout)
+
+
+def _fetch_into(url: str, part: Path, timeout: float, progress: bool) -> Any:
+    """Append the rest of ``url`` to ``part`` and return the SHA-256 hasher of the whole part.
+
+    Network exceptions propagate so the caller can retry; ``part`` keeps what arrived.
+    """
+    have = part.stat().st_size if part.exists() else 0
+    try:
+        response = _open(url, have, timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 416 or not have:
+            raise
+        # "Range not satisfiable": our partial is no prefix of the file, so start over.
+        part.unlink()
+        have = 0
+        response = _open(url, have, timeout)
+    with response:
+        content_range = response.headers.get("Content-Range", "")
+        if have and (response.status != 206 or not content_range.startswith(f"bytes {have}-")):
+            # The server ignored the Range header and sends the whole file: restart cleanly.
+            part.unlink()
+            have = 0
+        hasher = _hash_part(part)
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None else None
+        received = have
+        with (
+            part.open("ab" if have else "wb") as fh,
+            tqdm(
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=part.name.removesuffix(".part"),
+                file=sys.stderr,
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
+            while chunk := response.read(_CHUNK):
+                fh.write(chunk)
+                hasher.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+        if total is not None and received < total:
+            # http.client returns short reads silently when the peer closes early.
+            raise http.client.IncompleteRead(b"", total - received)
+    return hasher
+
+
+def download_file(
+    url: str,
+    dest: Path,
+    sha256: str | None = None,
+    size: int | None = None,
+    progress: bool = True,
+    *,
+    retries: int = 3,
+    retry_delay: float = 1.0,
+    timeout: float = 60.0,
+) -> str:
+    """Download ``url`` to ``dest`` with resume, size and SHA-256 checks; return the SHA-256.
+
+    If ``dest`` already exists it is verified instead of downloaded again. A ``<dest>.part`` left by
+    an interrupted run is resumed with an HTTP ``Range`` request (a server answering 200 instead of
+    206 makes it restart from zero). Without ``sha256`` the hash recorded in ``hashes.json`` by the
+    first verified download is enforced; the first download records it.
+
+    Args:
+        url: ``http://`` or ``https://`` URL.
+        dest: Final file path; its folder is created.
+        sha256: Published SHA-256 hex digest, or ``None``/empty when none is published.
+        size: Expected size in bytes, or ``None`` when unknown.
+        progress: Show a tqdm progress bar on stderr.
+        retries: Extra attempts after an interruption (each resumes where the last one stopped).
+        retry_delay: Seconds to wait before the first retry, doubled each time.
+        timeout: Socket timeout in seconds for connecting and for each read.
+
+    Returns:
+        The SHA-256 hex digest of the verified file.
+
+    Raises:
+        ValueError: On a bad URL scheme, or a size/hash mismatch (a downloaded bad file is deleted;
+            a file already at ``dest`` is left for you to inspect).
+        DownloadError: When the server cannot be reached, answers an HTTP error, or keeps
+            dropping the connection; the message says where to put the file by hand.
+
+    Example:
+        >>> download_file("https://example.org/w.pth", Path("cache/w.pth"), sha256="ab12...")
+        'ab12...'
+    """
+    dest = Path(dest)
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"url {url!r} must start with http:// or https://.")
+    want_hash, origin = _expected_hash(dest, sha256)
+    if dest.exists():
+        digest = file_sha256(dest)
+        _verify(url, dest, digest, want_hash, size, origin, delete=False)
+        if want_hash is None:
+            _record_sha256(dest, url, digest, dest.stat().st_size)
+        return digest
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    if size is not None and part.exists() and part.stat().st_size > size:
+        part.unlink()
+    for attempt in range(retries + 1):
+        try:
+            if size is not None and part.exists() and part.stat().st_size == size:
+                hasher = _hash_part(part)  # complete already; asking for more would get a 416
+            else:
+                hasher = _fetch_into(url, part, timeout, progress)
+            break
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 or attempt == retries:
+                raise DownloadError(
+                    f"download of {url} failed: HTTP {exc.code} {exc.reason}. {_by_hand(url, dest)}"
+                ) from exc
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            if attempt == retries:
+                reason = getattr(exc, "reason", None) or exc
+                raise DownloadError(
+                    f"download of {url} failed after {attempt + 1} attempt(s) "
+                    f"({type(exc).__name__}: {reason}); any partial file {part} is kept and "
+                    f"resumed next time. {_by_hand(url, dest)}"
+                ) from exc
+        time.sleep(retry_delay * 2**attempt)
+
+    digest = hasher.hexdigest()
+    _verify(url, part, digest, want_hash, size, origin, delete=True)
+    os.replace(part, dest)
+    if want_hash is None:
+        _record_sha256(dest, url, digest, dest.stat().st_size)
+    return digest
+
+
+def _check_member_name(name: str, archive: Path) -> None:
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if pure.is_absolute() or name.startswith(("/", "\\")) or (pure.parts and ":" in pure.parts[0]):
+        raise ValueError(
+            f"archive {archive} holds an absolute path {name!r}; refusing to extract it."
+        )
+    if ".." in pure.parts:
+        raise ValueError(
+            f"archive {archive} holds a path with '..' ({name!r}); refusing to extract."
+        )
+
+
+def _extract_tar(archive: Path, into: Path) -> None:
+    with tarfile.open(archive, "r:*") as tar:
+        members = tar.getmembers()
+        for member in members:
+            _check_member_name(member.name, archive)
+            if not (member.isfile() or member.isdir()):
+                # Links and devices could point outside the target; datasets never need them.
+                raise ValueError(
+                    f"archive {archive} holds {member.name!r}, which is not a regular file or "
+                    "folder (link or device); refusing to extract it."
+                )
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(into, members=members, filter="data")
+        else:  # pragma: no cover - Python < 3.11.4 lacks extraction filters; names checked above
+            tar.extractall(into, members=members)
+
+
+def _extract_zip(archive: Path, into: Path) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        for name in zf.namelist():
+            _check_member_name(name, archive)
+        zf.extractall(into)
+
+
+def extract_archive(archive: Path, dest_dir: Path, overwrite: bool = False) -> list[Path]:
+    """Safely extract a ``.tar.gz``/``.tgz``/``.tar``/``.zip`` archive into ``dest_dir``.
+
+    Members are unpacked into a hidden temporary folder beside ``dest_dir`` (same file system), then
+    each top-level entry is renamed into ``dest_dir`` in one step, so readers never see a half
+    extracted folder. Absolute paths, ``..`` components, links and devices are rejected before
+    anything is written.
+
+    Args:
+        archive: The archive file; its format is detected from its content.
+        dest_dir: Folder receiving the archive's top-level entries; created if missing.
+        overwrite: Replace top-level entries that already exist in ``dest_dir``.
+
+    Returns:
+        The top-level paths created in ``dest_dir``, sorted.
+
+    Raises:
+        FileNotFoundError: If ``archive`` does not exist.
+        ValueError: On an unsupported or unsafe archive, or when an entry exists and ``overwrite``
+            is false.
+
+    Example:
+        >>> extract_archive(Path("cache/twoafc_val.tar.gz"), Path("data/bapps/2afc"))
+        [PosixPath('data/bapps/2afc/val')]
+    """
+    archive, dest_dir = Path(archive), Path(dest_dir)
+    if not archive.is_file():
+        raise FileNotFoundError(f"archive {archive} does not exist; download it first.")
+    if zipfile.is_zipfile(archive):
+        extract = _extract_zip
+    elif tarfile.is_tarfile(archive):
+        extract = _extract_tar
+    else:
+        raise ValueError(
+            f"archive {archive} is neither a tar (.tar, .tar.gz, .tgz) nor a zip file; it may be "
+            "corrupt: delete it and download it again."
+        )
+    dest_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.extracting-", dir=dest_dir.parent))
+    try:
+        extract(archive, staging)
+        entries = sorted(staging.iterdir())
+        clashes = [dest_dir / e.name for e in entries if (dest_dir / e.name).exists()]
+        if clashes and not overwrite:
+            raise ValueError(
+                f"extracting {archive}: {clashes[0]} already exists; delete it or pass "
+                "overwrite=True to replace it."
+            )
+        if not dest_dir.exists():
+            staging.rename(dest_dir)
+            return sorted(dest_dir / e.name for e in entries)
+        created = []
+        for entry in entries:
+            target = dest_dir / entry.name
+            if target.exists():
+                trash = staging / f".{entry.name}.replaced"
+                target.rename(trash)
+            entry.rename(target)
+            created.append(target)
+        return created
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+@dataclass(frozen=True)
+class ArchiveSpec:
+    """One downloadable archive of a dataset card's ``download`` list.
+
+    Attributes:
+        part: Short name used to pick archives (``iqa-bench download bapps --part 2afc-val``).
+        url: ``http(s)`` URL of the archive.
+        sha256: Published SHA-256, or empty when none is published (then the first download's
+            hash is recorded and enforced afterwards).
+        size: Size in bytes, or 0 when unknown.
+        extract_to: Folder, relative to the dataset root, that receives the archive's content.
+        provides: Path, relative to the dataset root, that exists once the archive is extracted;
+            an existing one means the part is installed and is not fetched again.
+        default: Fetched when no parts are named.
+        description: One line for listings (what the part holds and roughly how big it is).
+    """
+
+    part: str
+    url: str
+    provides: str
+    sha256: str = ""
+    size: int = 0
+    extract_to: str = ""
+    default: bool = True
+    description: str = ""
+
+    @property
+    def filename(self) -> str:
+        """The archive's file name, taken from the URL."""
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def parse_archive_specs(entries: Iterable[Mapping[str, Any]], where: str) -> list[ArchiveSpec]:
+    """Validate a card's ``download`` entries into :class:`ArchiveSpec` records.
+
+    Args:
+        entries: Mappings as written in the YAML card.
+        where: The card's name or file, for error messages.
+
+    Raises:
+        ValueError: On unknown or missing keys, wrong types, duplicate parts, or a relative path
+            that is absolute or contains ``..``.
+
+    Example:
+        >>> parse_archive_specs([{"part": "jnd", "url": "https://x/jnd.tar.gz", "provides": "jnd"}],
+        ...                     "bapps")[0].filename
+        'jnd.tar.gz'
+    """
+    specs = [from_mapping(ArchiveSpec, e, f"{where}: download[{i}]") for i, e in enumerate(entries)]
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.part in seen:
+            raise ValueError(f"{where}: download part {spec.part!r} appears twice; rename one.")
+        seen.add(spec.part)
+        for key in ("extract_to", "provides"):
+            value = PurePosixPath(getattr(spec, key))
+            if value.is_absolute() or ".." in value.parts:
+                raise ValueError(
+                    f"{where}: download part {spec.part!r}: {key} {str(value)!r} must be a path "
+                    "inside the dataset root (relative, without '..')."
+                )
+    return specs
+
+
+def fetch_archives(
+    specs: list[ArchiveSpec],
+    root: Path,
+    parts: Iterable[str] | None = None,
+    progress: bool = True,
+    force: bool = False,
+    keep_archives: bool = False,
+) -> list[ArchiveSpec]:
+    """Download, verify and extract archives into ``root``, skipping parts already installed.
+
+    Archives are stored in ``<root>/.downloads/`` (with the ``hashes.json`` ledger, kept for later
+    verification) and deleted after a successful extraction unless ``keep_archives``.
+
+    Args:
+        specs: Archives from :func:`parse_archive_specs`.
+        root: The dataset root folder.
+        parts: Part names to fetch; ``None`` fetches the parts marked ``default``.
+        progress: Show download progress bars on stderr.
+        force: Download and extract again even if ``provides`` already exists.
+        keep_archives: Keep the archive files after extraction.
+
+    Returns:
+        The specs that were fetched (installed parts that were skipped are not listed).
+
+    Raises:
+        ValueError: On an unknown part name, or a verification or extraction failure.
+        DownloadError: On network failures.
+
+    Example:
+        >>> fetch_archives(specs, Path("data/bapps"), parts=["jnd"])
+        [ArchiveSpec(part='jnd', ...)]
+    """
+    by_part = {spec.part: spec for spec in specs}
+    wanted = [s.part for s in specs if s.default] if parts is None else list(parts)
+    for part in wanted:
+        if part not in by_part:
+            raise ValueError(
+                f"unknown download part {part!r}.{suggest(part, list(by_part))} "
+                f"Available: {', '.join(by_part) or '(none)'}."
+            )
+    fetched = []
+    for part in dict.fromkeys(wanted):
+        spec = by_part[part]
+        if (root / spec.provides).exists() and not force:
+            continue
+        archive = root / ".downloads" / spec.filename
+        download_file(
+            spec.url, archive, sha256=spec.sha256 or None, size=spec.size or None, progress=progress
+        )
+        extract_archive(archive, root / spec.extract_to, overwrite=force)
+        if not (root / spec.provides).exists():
+            raise ValueError(
+                f"archive {archive} from {spec.url} did not create {root / spec.provides}; the "
+                f"card's 'provides' or 'extract_to' for part {part!r} is wrong, or the archive "
+                "changed upstream."
+            )
+        if not keep_archives:
+            archive.unlink()
+        fetched.append(spec)
+    return fetched

@@ -1,0 +1,88 @@
+"""LPIPS distance from trunk features (Zhang et al., CVPR 2018), independent of any trunk.
+
+Features are unit-normalised along channels in float32 (also under autocast: the squared-norm sum
+overflows or loses all precision in fp16/bf16), differences squared, weighted per channel (learned
+linear layers, or all ones for the unweighted baseline), averaged over space and summed over layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-10
+
+
+def normalize_features(feat: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """Unit-normalise a (N, C, H, W) feature map along channels, in float32.
+
+    Example:
+        >>> normalize_features(torch.tensor([[[[3.0]], [[4.0]]]])).flatten()
+        tensor([0.6000, 0.8000])
+    """
+    feat = feat.float()
+    # clamp_min keeps the gradient finite where a position's features are all zero (sqrt'(0) = inf);
+    # the value there is 0 / (1e-15 + eps) = 0 exactly as in the reference.
+    squared = torch.sum(feat * feat, dim=1, keepdim=True).clamp_min(1e-30)
+    return feat / (torch.sqrt(squared) + eps)
+
+
+def _layer_weights(lin: Sequence[torch.Tensor] | None, feats: Sequence[torch.Tensor]) -> list:
+    if lin is None:
+        return [None] * len(feats)
+    if len(lin) != len(feats):
+        raise ValueError(f"lin: {len(lin)} weight vectors for {len(feats)} feature layers.")
+    return list(lin)
+
+
+def lpips_distance(
+    feats0: Sequence[torch.Tensor],
+    feats1: Sequence[torch.Tensor],
+    lin: Sequence[torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """LPIPS distance per image from already-normalised features.
+
+    Args:
+        feats0, feats1: Per layer, (N, C_l, H_l, W_l) unit-normalised features (float32).
+        lin: Per layer, (C_l,) non-negative channel weights; None for the unweighted baseline.
+
+    Returns:
+        (N,) distances.
+
+    Example:
+        >>> f = [normalize_features(torch.rand(2, 4, 3, 3))]
+        >>> lpips_distance(f, f)
+        tensor([0., 0.])
+    """
+    total = None
+    for f0, f1, w in zip(feats0, feats1, _layer_weights(lin, feats0)):
+        per_channel = ((f0 - f1) ** 2).mean(dim=(2, 3))
+        layer = per_channel.sum(dim=1) if w is None else per_channel @ w.to(per_channel)
+        total = layer if total is None else total + layer
+    return total
+
+
+def lpips_distance_map(
+    feats0: Sequence[torch.Tensor],
+    feats1: Sequence[torch.Tensor],
+    out_size: tuple[int, int],
+    lin: Sequence[torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Per-pixel LPIPS map: each layer's weighted map upsampled (bilinear) to ``out_size`` and summed.
+
+    Returns:
+        (N, 1, H, W) distance map; as in the reference, its mean is close to but not exactly the
+        scalar distance (upsampling is not mean-preserving at the borders).
+    """
+    total = None
+    for f0, f1, w in zip(feats0, feats1, _layer_weights(lin, feats0)):
+        sq = (f0 - f1) ** 2
+        if w is None:
+            layer = sq.sum(dim=1, keepdim=True)
+        else:
+            layer = (sq * w.to(sq).view(1, -1, 1, 1)).sum(dim=1, keepdim=True)
+        layer = F.interpolate(layer, size=out_size, mode="bilinear", align_corners=False)
+        total = layer if total is None else total + layer
+    return total

@@ -1,0 +1,87 @@
+"""Structural similarity (SSIM) matching ``skimage.metrics.structural_similarity``.
+
+scikit-image filters the whole image (mode ``reflect``) and then crops ``(win_size - 1) // 2`` pixels
+from each border before averaging, so only windows lying fully inside the image count. A "valid"
+convolution computes exactly those windows, with no padding convention to match.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+
+def _window_1d(kind: str, win_size: int, sigma: float, dtype: torch.dtype, device) -> torch.Tensor:
+    if kind == "uniform":
+        return torch.full((win_size,), 1.0 / win_size, dtype=dtype, device=device)
+    radius = win_size // 2
+    offsets = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
+    w = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return w / w.sum()
+
+
+def gaussian_win_size(sigma: float, truncate: float = 3.5) -> int:
+    """Window side scikit-image uses for a Gaussian SSIM window (11 for sigma 1.5)."""
+    return 2 * int(truncate * sigma + 0.5) + 1
+
+
+def ssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    window: Literal["gaussian", "uniform"] = "gaussian",
+    win_size: int | None = None,
+    sigma: float = 1.5,
+    data_range: float = 1.0,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    sample_covariance: bool = False,
+) -> torch.Tensor:
+    """Mean SSIM per image (channels averaged), as scikit-image with ``channel_axis``.
+
+    Args:
+        x, y: (N, C, H, W) images.
+        window: ``gaussian`` (weights by ``sigma``) or ``uniform``.
+        win_size: Window side; default 11 for gaussian with sigma 1.5, 7 for uniform.
+        sigma: Gaussian standard deviation.
+        data_range: Dynamic range of the values (1 for [0, 1]).
+        k1, k2: Stability constants.
+        sample_covariance: Normalise variances by ``n - 1`` (scikit-image's default for uniform).
+
+    Example:
+        >>> x = torch.rand(1, 3, 16, 16)
+        >>> ssim(x, x)
+        tensor([1.])
+    """
+    if win_size is None:
+        win_size = gaussian_win_size(sigma) if window == "gaussian" else 7
+    if win_size % 2 == 0 or win_size < 3:
+        raise ValueError(f"win_size: must be odd and >= 3, got {win_size}.")
+    h, w = x.shape[-2:]
+    if min(h, w) < win_size:
+        raise ValueError(
+            f"images of {h}x{w} are smaller than the SSIM window {win_size}x{win_size}; "
+            "use larger images or a smaller win_size."
+        )
+    channels = x.shape[1]
+    g = _window_1d(window, win_size, sigma, x.dtype, x.device)
+    kernel_h = g.view(1, 1, 1, -1).repeat(channels, 1, 1, 1)
+    kernel_v = g.view(1, 1, -1, 1).repeat(channels, 1, 1, 1)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        t = F.conv2d(t, kernel_h, groups=channels)
+        return F.conv2d(t, kernel_v, groups=channels)
+
+    cov_norm = win_size**2 / (win_size**2 - 1) if sample_covariance else 1.0
+    ux, uy = blur(x), blur(y)
+    vx = cov_norm * (blur(x * x) - ux * ux)
+    vy = cov_norm * (blur(y * y) - uy * uy)
+    vxy = cov_norm * (blur(x * y) - ux * uy)
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(dim=1)
+
+
+__all__ = ["gaussian_win_size", "ssim"]

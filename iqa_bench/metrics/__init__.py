@@ -1,0 +1,24 @@
+"""Metric types (registered classes) and the factory that builds named metrics from cards."""
+
+from .base import METRIC_TYPES, Metric, check_images, check_pair
+from .factory import MetricInfo, create_metric, list_metrics
+from .lpips import LPIPS, LPIPSConfig
+from .perceptual import Perceptual, PerceptualConfig
+from .pixel import L2, PSNR, SSIM
+
+__all__ = [
+    "L2",
+    "LPIPS",
+    "LPIPSConfig",
+    "METRIC_TYPES",
+    "Metric",
+    "MetricInfo",
+    "PSNR",
+    "Perceptual",
+    "PerceptualConfig",
+    "SSIM",
+    "check_images",
+    "check_pair",
+    "create_metric",
+    "list_metrics",
+]

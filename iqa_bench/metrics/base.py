@@ -1,0 +1,138 @@
+"""The metric interface: a thin ``nn.Module`` over a pure function, registered by type name."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..config import MetricCard
+from ..registry import Registry
+
+INPUT_TOLERANCE = 1e-6
+
+
+def check_images(x: Any, arg: str = "x", min_size: int = 1, metric: str = "metric") -> None:
+    """Validate one batch: float tensor, (N, 3, H, W), values in [0, 1], at least ``min_size`` pixels.
+
+    Raises:
+        ValueError: Naming the argument, the bad value and the fix.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(
+            f"{arg}: expected a torch.Tensor of shape (N, 3, H, W), got {type(x).__name__}."
+        )
+    if not x.is_floating_point():
+        raise ValueError(
+            f"{arg}: expected float RGB in [0, 1], got dtype {x.dtype}; convert with x.float() / 255."
+        )
+    if x.ndim != 4:
+        hint = " Add a batch dimension with x.unsqueeze(0)." if x.ndim == 3 else ""
+        raise ValueError(f"{arg}: expected shape (N, 3, H, W), got {tuple(x.shape)}.{hint}")
+    if x.shape[1] != 3:
+        hint = (
+            " It looks channels-last: use x.permute(0, 3, 1, 2)."
+            if x.shape[-1] == 3
+            else " For greyscale use x.expand(-1, 3, -1, -1)."
+            if x.shape[1] == 1
+            else ""
+        )
+        raise ValueError(f"{arg}: expected 3 RGB channels, got shape {tuple(x.shape)}.{hint}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{arg}: empty batch (N = 0).")
+    h, w = x.shape[-2:]
+    if min(h, w) < min_size:
+        raise ValueError(
+            f"{arg}: images of {h}x{w} are smaller than {metric} accepts (at least "
+            f"{min_size}x{min_size}); upsample them or choose another metric."
+        )
+    lo, hi = torch.aminmax(x.detach())
+    lo, hi = float(lo), float(hi)
+    if lo != lo or hi != hi:
+        raise ValueError(f"{arg}: contains NaN values.")
+    if lo < -INPUT_TOLERANCE or hi > 1 + INPUT_TOLERANCE:
+        hint = " did you pass [-1, 1]? Map with (x + 1) / 2." if lo < 0 else ""
+        hint = hint or (" did you pass [0, 255]? Divide by 255." if hi > 1.5 else "")
+        raise ValueError(f"{arg}: values must lie in [0, 1], got min {lo:.4g}, max {hi:.4g}.{hint}")
+
+
+def check_pair(x: Any, y: Any, min_size: int = 1, metric: str = "metric") -> None:
+    """Validate two batches and that their shapes agree (see :func:`check_images`)."""
+    check_images(x, "x", min_size, metric)
+    check_images(y, "y", min_size, metric)
+    if x.shape != y.shape:
+        raise ValueError(
+            f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}; "
+            "resize or crop them to a common size first."
+        )
+
+
+def autocast_off(device_type: str) -> contextlib.AbstractContextManager:
+    """Context that disables autocast (for float32/float64 parts of a metric)."""
+    return torch.autocast(device_type=device_type, enabled=False)
+
+
+class Metric(nn.Module):
+    """Base class: ``metric(x, y)`` -> (N,) for float RGB batches in [0, 1].
+
+    Subclasses define ``Config`` (a frozen dataclass of their card parameters), ``embed`` (per-image
+    work that can be reused, e.g. trunk features of a 2AFC reference) and ``compare``.
+
+    Attributes:
+        higher_is_better: True for similarities (PSNR, SSIM), False for distances.
+        is_differentiable: Whether gradients flow to the inputs.
+        card: The metric card with its effective parameters.
+        weight_hashes: SHA-256 of every weights file used, by role.
+    """
+
+    higher_is_better: ClassVar[bool] = False
+    is_differentiable: ClassVar[bool] = True
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any, card: MetricCard) -> None:
+        super().__init__()
+        self.config = config
+        self.card = card
+        self.weight_hashes: dict[str, str] = {}
+        self.check_inputs = True
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def min_size(self) -> int:
+        """Smallest image side the metric accepts."""
+        return 1
+
+    @property
+    def device(self) -> torch.device:
+        for t in list(self.parameters()) + list(self.buffers()):
+            return t.device
+        return getattr(self, "_device", torch.device("cpu"))
+
+    def _apply(self, fn, recurse=True):  # tracks the device of parameter-free metrics
+        self._device = fn(torch.empty(0, device=getattr(self, "_device", "cpu"))).device
+        return super()._apply(fn, recurse)
+
+    def embed(self, x: torch.Tensor) -> Any:
+        """Per-image representation compared by :meth:`compare` (default: the image itself)."""
+        return x
+
+    def compare(self, ex: Any, ey: Any) -> torch.Tensor:
+        """(N,) scores between two embedded batches."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Score two float RGB batches in [0, 1] of shape (N, 3, H, W); returns shape (N,)."""
+        if self.check_inputs:
+            check_pair(x, y, self.min_size, repr(self.name))
+        return self.compare(self.embed(x), self.embed(y))
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, version={self.card.version}, params={self.card.params}"
+
+
+METRIC_TYPES: Registry[type[Metric]] = Registry("metric type")

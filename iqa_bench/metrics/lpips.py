@@ -1,0 +1,109 @@
+"""LPIPS (Zhang et al., CVPR 2018) on any registered trunk, with or without learned linear layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from ..config import MetricCard
+from ..functional import lpips_distance, lpips_distance_map, normalize_features
+from ..weights import load_lin_weights, lpips_lin_path, sha256_file
+from .base import METRIC_TYPES, Metric, autocast_off, check_pair
+from .trunk import build_trunk, normalise_input, register_normalisation, trunk_min_size
+
+
+@dataclass(frozen=True)
+class LPIPSConfig:
+    """Parameters of ``lpips`` metrics.
+
+    Attributes:
+        backbone: Registered trunk name (``alex``, ``vgg16``, ``squeezenet1_1``, ...).
+        version: ``0.1`` (current) or ``0.0`` (original release: unscaled input, other weights).
+        lpips: True = learned per-channel linear layers; False = the unweighted baseline.
+        lin_weights: Path to a file of linear weights (e.g. from ``train-lin``) instead of the
+            official ones shipped with the ``lpips`` package.
+        pretrained: Load the trunk's ImageNet weights (False = random trunk, for tests).
+        taps: Module names to tap; None = the backbone's declared taps.
+    """
+
+    backbone: str = "alex"
+    version: Literal["0.1", "0.0"] = "0.1"
+    lpips: bool = True
+    lin_weights: str | None = None
+    pretrained: bool = True
+    taps: tuple[str, ...] | None = None
+
+
+@METRIC_TYPES.register("lpips")
+class LPIPS(Metric):
+    """Learned Perceptual Image Patch Similarity; ``distance_map`` gives the per-pixel map.
+
+    Example:
+        >>> metric = create_metric("lpips-alex")  # doctest: +SKIP
+        >>> metric(x, y).shape  # doctest: +SKIP
+        torch.Size([4])
+    """
+
+    Config = LPIPSConfig
+    higher_is_better = False
+    is_differentiable = True
+
+    def __init__(self, config: LPIPSConfig, card: MetricCard) -> None:
+        super().__init__(config, card)
+        self.spec, self.trunk, hashes = build_trunk(config.backbone, config.taps, config.pretrained)
+        self.weight_hashes.update(hashes)
+        register_normalisation(self, f"lpips-v{config.version}")
+        n_layers = len(self.trunk.taps)
+        self.n_lin = 0
+        if config.lin_weights:
+            path = Path(config.lin_weights).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"lin_weights: {path} does not exist; pass the file written by "
+                    "`iqa-bench train-lin` or drop lin_weights to use the official weights."
+                )
+        elif config.lpips:
+            if self.spec.lpips_name is None:
+                raise ValueError(
+                    f"backbone {config.backbone!r} has no official LPIPS linear weights; "
+                    "set lpips: false or give lin_weights."
+                )
+            path = lpips_lin_path(self.spec.lpips_name, config.version)
+        else:
+            path = None
+        if path is not None:
+            weights = load_lin_weights(path, n_layers)
+            for k, w in enumerate(weights):
+                self.register_buffer(f"lin{k}", w)
+            self.n_lin = len(weights)
+            self.weight_hashes["lin"] = sha256_file(path)
+
+    def _lin(self) -> list[torch.Tensor] | None:
+        if not self.n_lin:
+            return None
+        return [getattr(self, f"lin{k}") for k in range(self.n_lin)]
+
+    @property
+    def min_size(self) -> int:
+        return trunk_min_size(self.config.backbone, self.config.taps)
+
+    def embed(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Unit-normalised float32 trunk features of a batch (reusable across comparisons)."""
+        feats = self.trunk(normalise_input(self, x))
+        with autocast_off(x.device.type):
+            return [normalize_features(f) for f in feats]
+
+    def compare(self, ex: list[torch.Tensor], ey: list[torch.Tensor]) -> torch.Tensor:
+        with autocast_off(ex[0].device.type):
+            return lpips_distance(ex, ey, self._lin())
+
+    def distance_map(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-pixel distance map of shape (N, 1, H, W) (the reference's ``spatial=True``)."""
+        if self.check_inputs:
+            check_pair(x, y, self.min_size, repr(self.name))
+        ex, ey = self.embed(x), self.embed(y)
+        with autocast_off(x.device.type):
+            return lpips_distance_map(ex, ey, tuple(x.shape[-2:]), self._lin())

@@ -1,0 +1,107 @@
+"""Decoding images once and batching them for every metric (no statistics here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..datasets import JNDSample, TwoAFCSample
+from ..images import read_image_uint8
+
+
+def image_fields(task: str) -> tuple[str, ...]:
+    """Image attributes of a sample of ``task``, in the order they are batched."""
+    return ("ref", "p0", "p1") if task == "2afc" else ("p0", "p1")
+
+
+@dataclass
+class DecodedBatch:
+    """Images of consecutive samples of one size: ``images[field]`` is (B, H, W, 3) uint8.
+
+    Attributes:
+        positions: Index of each sample in the task's sample list.
+        images: One uint8 array per image field.
+        failed: (position, path, reason) of samples that could not be decoded (``skip_bad``).
+    """
+
+    positions: list[int]
+    images: dict[str, np.ndarray]
+    failed: list[tuple[int, str, str]]
+
+
+def _decode_sample(sample: TwoAFCSample | JNDSample, fields: Sequence[str], skip_bad: bool):
+    try:
+        return [read_image_uint8(getattr(sample, f)) for f in fields], None
+    except (ValueError, FileNotFoundError) as exc:
+        if not skip_bad:
+            raise ValueError(
+                f"sample {sample.sample_id}: {exc} (use --skip-bad to record and go on)"
+            ) from exc
+        return None, str(exc)
+
+
+def decoded_batches(
+    samples: Sequence[TwoAFCSample | JNDSample],
+    positions: Sequence[int],
+    task: str,
+    batch_size: int,
+    skip_bad: bool = False,
+    workers: int = 2,
+) -> Iterator[DecodedBatch]:
+    """Decode ``samples[positions]`` in a thread pool (PIL releases the GIL) and group by size.
+
+    Decoding runs ahead of the consumer by a few batches so the device is not left waiting.
+    """
+    fields = image_fields(task)
+    chunks = [positions[i : i + batch_size] for i in range(0, len(positions), batch_size)]
+
+    def decode_chunk(chunk: Sequence[int]):
+        return [(p, *_decode_sample(samples[p], fields, skip_bad)) for p in chunk]
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(decode_chunk, c) for c in chunks[: workers + 1]]
+        next_chunk = len(futures)
+        while futures:
+            decoded = futures.pop(0).result()
+            if next_chunk < len(chunks):
+                futures.append(pool.submit(decode_chunk, chunks[next_chunk]))
+                next_chunk += 1
+            yield from _group_by_size(decoded, fields, samples)
+
+
+def _group_by_size(decoded, fields, samples) -> Iterator[DecodedBatch]:
+    failed = [
+        (p, str(getattr(samples[p], fields[0])), reason)
+        for p, imgs, reason in decoded
+        if imgs is None
+    ]
+    groups: dict[tuple, list] = {}
+    for p, imgs, _ in decoded:
+        if imgs is None:
+            continue
+        shapes = tuple(i.shape for i in imgs)
+        if len(set(shapes)) != 1:
+            paths = ", ".join(str(getattr(samples[p], f)) for f in fields)
+            raise ValueError(
+                f"sample {samples[p].sample_id}: images differ in size {shapes} ({paths}); "
+                "every image of a sample must have the same size."
+            )
+        groups.setdefault(shapes[0], []).append((p, imgs))
+    if not groups:
+        yield DecodedBatch([], {}, failed)
+        return
+    for i, members in enumerate(groups.values()):
+        images = {f: np.stack([imgs[k] for _, imgs in members]) for k, f in enumerate(fields)}
+        yield DecodedBatch([p for p, _ in members], images, failed if i == 0 else [])
+
+
+def to_device(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [0, 1] on ``device``, converted there."""
+    tensor = torch.from_numpy(images)
+    if device.type == "cuda":
+        tensor = tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.permute(0, 3, 1, 2).float().div_(255.0)

@@ -1,0 +1,81 @@
+"""Statistics over per-sample distances and human judgments (numpy/scipy only, never torch).
+
+Inputs are plain arrays aligned by ``sample_id``; 2AFC and JND functions take *distances*
+(lower = more similar), correlation functions take ``quality_like`` predictions.
+
+Example:
+    >>> from iqa_bench.stats import twoafc_scores
+    >>> round(twoafc_scores([0.1, 0.4], [0.3, 0.2], [0.2, 0.9], ["cnn", "cnn"]).mean, 6)
+    0.85
+"""
+
+from .bootstrap import (
+    BootstrapResult,
+    bootstrap_jnd,
+    bootstrap_statistic,
+    bootstrap_twoafc,
+    percentile_interval,
+)
+from .correlation import (
+    CorrelationResult,
+    Estimate,
+    LogisticFit,
+    PLCCResult,
+    correlations,
+    fit_logistic,
+    krcc,
+    logistic_4pl,
+    logistic_5pl,
+    plcc,
+    srcc,
+)
+from .jnd import JNDResult, jnd_ap, jnd_map, voc_ap
+from .significance import (
+    PermutationTestResult,
+    SignificanceMatrix,
+    holm,
+    paired_permutation_test,
+    significance_matrix,
+)
+from .twoafc import (
+    PreferenceCorrelation,
+    TwoAFCResult,
+    human_ceiling,
+    preference_correlation,
+    twoafc_credit,
+    twoafc_scores,
+)
+
+__all__ = [
+    "BootstrapResult",
+    "CorrelationResult",
+    "Estimate",
+    "JNDResult",
+    "LogisticFit",
+    "PLCCResult",
+    "PermutationTestResult",
+    "PreferenceCorrelation",
+    "SignificanceMatrix",
+    "TwoAFCResult",
+    "bootstrap_jnd",
+    "bootstrap_statistic",
+    "bootstrap_twoafc",
+    "correlations",
+    "fit_logistic",
+    "holm",
+    "human_ceiling",
+    "jnd_ap",
+    "jnd_map",
+    "krcc",
+    "logistic_4pl",
+    "logistic_5pl",
+    "paired_permutation_test",
+    "percentile_interval",
+    "plcc",
+    "preference_correlation",
+    "significance_matrix",
+    "srcc",
+    "twoafc_credit",
+    "twoafc_scores",
+    "voc_ap",
+]

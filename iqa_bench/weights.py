@@ -1,0 +1,169 @@
+"""Finding, downloading and hashing model weights.
+
+Trunk weights are looked up in this order:
+
+1. ``$IQA_BENCH_WEIGHTS/<stem>-features.pth`` (a folder of features-only files, as in ``shared/weights``);
+2. ``<cache>/weights/<stem>-features.pth`` (cache = ``$IQA_BENCH_CACHE`` or ``~/.cache/iqa-bench``);
+3. download of torchvision's full checkpoint into the cache (progress bar, SHA-256 checked against the
+   hash prefix in its name), cut down to the ``features.*`` tensors. ``IQA_BENCH_OFFLINE=1`` forbids it.
+
+LPIPS linear layers come from the installed reference ``lpips`` package.
+
+Example:
+    >>> path = trunk_weights_path(BACKBONES.get("alex").weights)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from .backbones import TrunkWeights
+from .download import DownloadError, download_file
+
+WEIGHTS_ENV = "IQA_BENCH_WEIGHTS"
+CACHE_ENV = "IQA_BENCH_CACHE"
+OFFLINE_ENV = "IQA_BENCH_OFFLINE"
+
+
+class WeightsUnavailableError(FileNotFoundError):
+    """Weights could not be found locally nor downloaded; the message says where to put them."""
+
+
+def cache_dir() -> Path:
+    """Root of the iqa-bench cache (``$IQA_BENCH_CACHE`` or ``~/.cache/iqa-bench``)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "iqa-bench")
+
+
+def offline() -> bool:
+    """True when ``IQA_BENCH_OFFLINE`` forbids downloads."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@cache
+def _sha256_cached(path: str, mtime_ns: int, size: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file (memoised on path, modification time and size)."""
+    st = Path(path).stat()
+    return _sha256_cached(str(path), st.st_mtime_ns, st.st_size)
+
+
+def _check_features_hash(path: Path, weights: TrunkWeights) -> None:
+    if weights.features_sha256 and sha256_file(path) != weights.features_sha256:
+        raise ValueError(
+            f"{path}: SHA-256 {sha256_file(path)} does not match the expected "
+            f"{weights.features_sha256} for {weights.features_file}; the file is corrupt or another "
+            "checkpoint. Delete it (or fix IQA_BENCH_WEIGHTS) and try again."
+        )
+
+
+def extract_features(checkpoint: Path, dest: Path, keep_prefix: str = "features.") -> None:
+    """Save only the ``keep_prefix`` tensors of a full checkpoint to ``dest`` (atomically)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    kept = {k: v for k, v in state.items() if k.startswith(keep_prefix)}
+    if not kept:
+        raise ValueError(
+            f"{checkpoint}: no tensors start with {keep_prefix!r}; not a trunk checkpoint."
+        )
+    tmp = dest.with_suffix(dest.suffix + ".tmp")
+    torch.save(kept, tmp)
+    os.replace(tmp, dest)
+
+
+def trunk_weights_path(weights: TrunkWeights, download: bool = True, progress: bool = True) -> Path:
+    """Path of the features-only weights file, downloading it if needed and allowed.
+
+    Raises:
+        WeightsUnavailableError: Nothing local and the download is forbidden or failed; the message
+            names the file, the URL and the environment variable.
+    """
+    local_dir = os.environ.get(WEIGHTS_ENV)
+    candidates = [Path(local_dir) / weights.features_file] if local_dir else []
+    cached = cache_dir() / "weights" / weights.features_file
+    candidates.append(cached)
+    for path in candidates:
+        if path.is_file():
+            _check_features_hash(path, weights)
+            return path
+    reason = f"downloads are off ({OFFLINE_ENV}=1)" if offline() else "download not allowed"
+    if download and not offline():
+        full = cache_dir() / "weights" / f"{weights.stem}.pth"
+        try:
+            digest = download_file(weights.url, full, progress=progress)
+            if not digest.startswith(weights.checkpoint_sha256_prefix):
+                full.unlink(missing_ok=True)
+                raise ValueError(
+                    f"{weights.url}: SHA-256 {digest} does not start with "
+                    f"{weights.checkpoint_sha256_prefix} as its name promises; refusing it."
+                )
+            extract_features(full, cached, weights.keep_prefix)
+            full.unlink(missing_ok=True)
+            _check_features_hash(cached, weights)
+            return cached
+        except (DownloadError, OSError) as exc:
+            reason = f"download failed: {exc}"
+    looked = ", ".join(str(p) for p in candidates)
+    raise WeightsUnavailableError(
+        f"trunk weights {weights.features_file} not found (looked in: {looked}; "
+        f"{WEIGHTS_ENV}={local_dir or 'unset'}) and {reason}. "
+        f"Fix: set {WEIGHTS_ENV} to a folder holding {weights.features_file}, or download "
+        f"{weights.url} and cut it to its features.* tensors into {cached} "
+        "(iqa-bench does both when it is online)."
+    )
+
+
+def load_trunk_state(weights: TrunkWeights, download: bool = True) -> tuple[dict, str]:
+    """Features-only state dict and the SHA-256 of the file it came from."""
+    path = trunk_weights_path(weights, download=download)
+    return torch.load(path, map_location="cpu", weights_only=True), sha256_file(path)
+
+
+def lpips_lin_path(lpips_name: str, version: str) -> Path:
+    """Path of the official LPIPS linear-layer weights shipped in the ``lpips`` package."""
+    try:
+        import lpips  # noqa: F401  (only its data files are used)
+    except ImportError as exc:
+        raise WeightsUnavailableError(
+            "the official LPIPS linear weights come from the 'lpips' package, which is not "
+            "installed. Fix: pip install lpips"
+        ) from exc
+    path = Path(lpips.__file__).parent / "weights" / f"v{version}" / f"{lpips_name}.pth"
+    if not path.is_file():
+        raise WeightsUnavailableError(
+            f"{path}: the lpips package has no v{version} weights for {lpips_name!r}."
+        )
+    return path
+
+
+def load_lin_weights(path: Path, n_layers: int) -> list[torch.Tensor]:
+    """Per-layer channel weights (each shape ``(C,)``) from an lpips-format file.
+
+    Accepts keys ``lin{k}.model.1.weight`` (reference package) or ``lin{k}.weight`` (iqa-bench's own
+    trained files), each of shape ``(1, C, 1, 1)`` or ``(C,)``.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "lin_weights" in state:
+        state = state["lin_weights"]
+    out = []
+    for k in range(n_layers):
+        for key in (f"lin{k}.model.1.weight", f"lin{k}.weight", f"lin{k}.model.0.weight"):
+            if key in state:
+                out.append(state[key].reshape(-1).float())
+                break
+        else:
+            raise ValueError(
+                f"{path}: no linear weights for layer {k} (expected key 'lin{k}.model.1.weight' "
+                f"or 'lin{k}.weight'); keys present: {sorted(state)[:8]}"
+            )
+    return out

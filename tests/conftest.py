@@ -1,0 +1,60 @@
+"""Shared fixtures: an isolated cache/data root per session, and paths to optional real weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _shared(env: str, default: Path) -> Path | None:
+    value = os.environ.get(env)
+    path = Path(value) if value else default
+    return path if path.is_dir() else None
+
+
+WEIGHTS_DIR = _shared("IQA_BENCH_WEIGHTS", REPO.parent / "shared" / "weights")
+REFERENCE_DIR = _shared("IQA_BENCH_REFERENCE", REPO.parent / "shared" / "reference")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_environment(tmp_path_factory: pytest.TempPathFactory):
+    """Keep tests off the user's cache and the network; expose the real weights folder if any."""
+    saved = {
+        k: os.environ.get(k) for k in ("IQA_BENCH_CACHE", "IQA_BENCH_DATA", "IQA_BENCH_OFFLINE")
+    }
+    os.environ["IQA_BENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["IQA_BENCH_DATA"] = str(tmp_path_factory.mktemp("data"))
+    os.environ["IQA_BENCH_OFFLINE"] = "1"
+    if WEIGHTS_DIR is not None:
+        os.environ["IQA_BENCH_WEIGHTS"] = str(WEIGHTS_DIR)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def weights_file(name: str) -> Path:
+    """Path of a real features-only trunk file, or skip the test saying why."""
+    if WEIGHTS_DIR is None:
+        pytest.skip(
+            "real trunk weights absent: set IQA_BENCH_WEIGHTS to a folder like ../shared/weights"
+        )
+    path = WEIGHTS_DIR / name
+    if not path.is_file():
+        pytest.skip(f"real trunk weights {name} absent from {WEIGHTS_DIR}")
+    return path
+
+
+def reference_dir() -> Path:
+    """The folder of reference images and expected values, or skip the test saying why."""
+    if REFERENCE_DIR is None:
+        pytest.skip(
+            "reference values absent: set IQA_BENCH_REFERENCE to a folder like ../shared/reference"
+        )
+    return REFERENCE_DIR

@@ -1,0 +1,259 @@
+"""The BAPPS adapter, ``open_dataset`` resolution and the BAPPS card."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from iqa_bench.config import load_dataset_card
+from iqa_bench.datasets import (
+    DATA_ENV,
+    DATASETS,
+    BAPPSDataset,
+    JNDSample,
+    TwoAFCSample,
+    data_root,
+    open_dataset,
+    read_judgment,
+)
+from iqa_bench.download import parse_archive_specs
+from iqa_bench.images import read_image_uint8, write_png
+from tests.bapps_fixture import make_bapps_layout
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def small_bapps(tmp_path: Path) -> Path:
+    return make_bapps_layout(
+        tmp_path / "bapps",
+        {"deblur": 3, "traditional": 4, "zeta": 2, "cnn": 2, "alpha": 1},
+        {"cnn": 3, "traditional": 2},
+        judgments={"2afc": {"traditional": [0.0, 0.2, 0.8, 1.0]}, "jnd": {"cnn": [0, 1 / 3, 1]}},
+    )
+
+
+def test_path_opens_as_bapps_with_paper_subset_order_then_alphabetical(small_bapps: Path) -> None:
+    ds = open_dataset(str(small_bapps))
+    assert isinstance(ds, BAPPSDataset)
+    assert ds.card is None and ds.version == 0 and ds.synthetic is False
+    assert ds.name == "bapps" and ds.root == small_bapps
+    assert ds.tasks() == ("2afc", "jnd")
+    assert ds.subsets("2afc") == ("traditional", "cnn", "deblur", "alpha", "zeta")
+    assert ds.subsets("jnd") == ("traditional", "cnn")
+    assert len(ds.samples("2afc")) == 12 and len(ds.samples("jnd")) == 5
+
+
+def test_samples_carry_ids_paths_and_the_supplied_judgments(small_bapps: Path) -> None:
+    ds = open_dataset(small_bapps)
+    traditional = [s for s in ds.samples("2afc") if s.subset == "traditional"]
+    assert [s.h for s in traditional] == [0.0, 0.2, 0.8, 1.0]
+    first = traditional[0]
+    assert isinstance(first, TwoAFCSample)
+    assert first.sample_id == "val/traditional/000000"
+    assert first.ref == small_bapps / "2afc/val/traditional/ref/000000.png"
+    assert first.p0.is_file() and first.p1.is_file()
+    jnd = [s for s in ds.samples("jnd") if s.subset == "cnn"]
+    assert isinstance(jnd[0], JNDSample)
+    assert [s.sample_id for s in jnd] == ["val/cnn/000000", "val/cnn/000001", "val/cnn/000002"]
+    assert [s.same for s in jnd] == pytest.approx([0.0, 1 / 3, 1.0])
+
+
+def test_samples_returns_a_fresh_list_so_callers_cannot_corrupt_the_dataset(
+    small_bapps: Path,
+) -> None:
+    ds = open_dataset(small_bapps)
+    ds.samples("2afc").clear()
+    assert len(ds.samples("2afc")) == 12
+
+
+def test_train_split_is_read_and_missing_train_split_is_an_error(small_bapps: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"split 'train' not found"):
+        open_dataset(small_bapps, split="train")
+    make_bapps_layout(small_bapps, {"mix": 2, "cnn": 1, "traditional": 1}, None, split="train")
+    ds = open_dataset(small_bapps, split="train")
+    assert ds.subsets("2afc") == ("traditional", "cnn", "mix")
+    assert ds.samples("2afc")[0].sample_id == "train/traditional/000000"
+
+
+def test_only_present_tasks_are_listed_and_absent_task_is_an_error(tmp_path: Path) -> None:
+    ds = open_dataset(make_bapps_layout(tmp_path / "j", None, {"cnn": 2}))
+    assert ds.tasks() == ("jnd",)
+    with pytest.raises(ValueError, match=r"no '2afc' samples; it has: jnd"):
+        ds.samples("2afc")
+    with pytest.raises(ValueError, match=r"task 'afc' is unknown"):
+        ds.samples("afc")
+
+
+def test_missing_image_stem_names_folder_and_first_missing_stem(small_bapps: Path) -> None:
+    (small_bapps / "2afc/val/cnn/p1/000001.png").unlink()
+    with pytest.raises(ValueError, match=r"cnn.*'000001' is missing from p1/"):
+        open_dataset(small_bapps)
+
+
+def test_missing_judgment_file_is_reported_like_a_missing_image(small_bapps: Path) -> None:
+    (small_bapps / "jnd/val/traditional/same/000000.npy").unlink()
+    with pytest.raises(ValueError, match=r"jnd/val/traditional.*'000000' is missing from same/"):
+        open_dataset(small_bapps)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (np.array([0.5, 0.5]), r"judgment must be .* shape \(1,\).*shape \(2,\)"),
+        (np.array([np.nan]), r"judgment nan is not a fraction"),
+        (np.array([1.2]), r"judgment 1.2 is not a fraction"),
+        (np.array([-0.1]), r"judgment -0.1 is not a fraction"),
+    ],
+)
+def test_invalid_judgment_file_raises_naming_the_file(
+    small_bapps: Path, value: np.ndarray, problem: str
+) -> None:
+    bad = small_bapps / "2afc/val/deblur/judge/000002.npy"
+    np.save(bad, value)
+    with pytest.raises(ValueError, match=rf"deblur/judge/000002.npy: {problem}"):
+        open_dataset(small_bapps)
+    with pytest.raises(ValueError, match=problem):
+        read_judgment(bad)
+
+
+def test_corrupt_judgment_file_raises_naming_the_file(small_bapps: Path) -> None:
+    (small_bapps / "2afc/val/cnn/judge/000000.npy").write_bytes(b"not numpy")
+    with pytest.raises(ValueError, match=r"cnn/judge/000000.npy: unreadable judgment file"):
+        open_dataset(small_bapps)
+
+
+def test_skip_bad_records_excludes_and_counts_bad_samples(small_bapps: Path) -> None:
+    np.save(small_bapps / "2afc/val/deblur/judge/000002.npy", np.array([np.nan]))
+    (small_bapps / "2afc/val/cnn/ref/000000.png").unlink()
+    np.save(small_bapps / "jnd/val/cnn/same/000001.npy", np.array([[1.0]]))
+    ds = open_dataset(small_bapps, skip_bad=True)
+    bad = {b.sample_id: b for b in ds.bad_samples}
+    assert set(bad) == {"val/deblur/000002", "val/cnn/000000"} | {"val/cnn/000001"}
+    assert bad["val/cnn/000000"].path == small_bapps / "2afc/val/cnn/ref/000000.png"
+    assert "missing from ref/" in bad["val/cnn/000000"].reason
+    assert "not a fraction" in bad["val/deblur/000002"].reason
+    assert len(ds.samples("2afc")) == 12 - 2 and len(ds.samples("jnd")) == 5 - 1
+    kept = {s.sample_id for s in ds.samples("2afc")}
+    assert "val/deblur/000002" not in kept and "val/deblur/000001" in kept
+    assert "bad=3" in repr(ds)
+
+
+def test_stray_file_in_a_role_folder_is_not_ignored(small_bapps: Path) -> None:
+    (small_bapps / "2afc/val/cnn/ref/notes.txt").write_text("x")
+    (small_bapps / "2afc/val/cnn/ref/.DS_Store").write_text("hidden litter is fine")
+    with pytest.raises(ValueError, match=r"notes.txt: unexpected entry, expected \*.png"):
+        open_dataset(small_bapps)
+    assert [b.path.name for b in open_dataset(small_bapps, skip_bad=True).bad_samples] == [
+        "notes.txt"
+    ]
+
+
+def test_missing_role_folder_names_it(small_bapps: Path) -> None:
+    for file in (small_bapps / "2afc/val/zeta/judge").iterdir():
+        file.unlink()
+    (small_bapps / "2afc/val/zeta/judge").rmdir()
+    with pytest.raises(ValueError, match=r"zeta: missing folder judge/"):
+        open_dataset(small_bapps)
+
+
+def test_named_dataset_without_data_says_where_files_go_and_how_to_download(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(FileNotFoundError) as info:
+        open_dataset("bapps", data_root=tmp_path)
+    message = str(info.value)
+    assert f"{tmp_path / 'bapps'}/2afc/val/<subset>/" in message
+    assert "iqa-bench download bapps" in message and DATA_ENV in message
+    assert "twoafc_val.tar.gz extracted into " + str(tmp_path / "bapps" / "2afc") in message
+    assert "twoafc_train" not in message  # not needed for the val split
+
+
+def test_named_dataset_opens_from_data_root_with_its_card(tmp_path: Path) -> None:
+    make_bapps_layout(tmp_path / "bapps", {"cnn": 2}, {"cnn": 1})
+    ds = open_dataset("bapps", data_root=tmp_path)
+    assert ds.card == load_dataset_card("bapps")
+    assert ds.name == "bapps" and ds.version == ds.card.version and not ds.synthetic
+
+
+def test_data_root_prefers_argument_then_environment_then_home_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "env"))
+    assert data_root(tmp_path / "arg") == tmp_path / "arg"
+    assert data_root() == tmp_path / "env"
+    monkeypatch.delenv(DATA_ENV)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data_root() == tmp_path / "home/.cache/iqa-bench/data"
+
+
+def test_environment_data_root_is_used_by_open_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_bapps_layout(tmp_path / "bapps", {"cnn": 1}, None)
+    monkeypatch.setenv(DATA_ENV, str(tmp_path))
+    assert open_dataset("bapps").root == tmp_path / "bapps"
+
+
+def test_unknown_name_suggests_close_cards_and_bad_paths_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown dataset 'bap'.*Did you mean 'bapps'"):
+        open_dataset("bap")
+    with pytest.raises(FileNotFoundError, match=r"dataset path .*nowhere does not exist"):
+        open_dataset(str(tmp_path / "nowhere"))
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ValueError, match=r"neither a BAPPS-layout folder"):
+        open_dataset(tmp_path / "plain")
+
+
+def test_download_flag_is_refused_for_paths(small_bapps: Path) -> None:
+    with pytest.raises(ValueError, match=r"download=True needs a dataset card name"):
+        open_dataset(small_bapps, download=True)
+
+
+def test_bapps_card_lists_the_three_archives_without_invented_checksums() -> None:
+    card = load_dataset_card("bapps")
+    assert card.adapter == "bapps" and card.synthetic is False and "bapps" in DATASETS
+    specs = {s.part: s for s in parse_archive_specs(card.download, "bapps")}
+    assert set(specs) == {"jnd", "2afc-val", "2afc-train"}
+    base = "https://perceptual-similarity.s3.us-west-2.amazonaws.com/dataset/"
+    assert specs["jnd"].url == base + "jnd.tar.gz" and specs["jnd"].extract_to == ""
+    assert specs["2afc-val"].url == base + "twoafc_val.tar.gz"
+    assert specs["2afc-val"].extract_to == specs["2afc-train"].extract_to == "2afc"
+    assert all(s.sha256 == "" for s in specs.values())
+    assert [p for p, s in specs.items() if s.default] == ["jnd", "2afc-val"]
+    assert BAPPSDataset.default_parts(card, "train") == ["jnd", "2afc-val", "2afc-train"]
+
+
+def test_dataset_modules_do_not_import_torch() -> None:
+    code = (
+        "import sys, iqa_bench.datasets, iqa_bench.images, iqa_bench.download;"
+        "bad = [m for m in sys.modules if m == 'torch' or m.startswith('torch.')];"
+        "sys.exit(f'torch imported: {bad[:3]}' if bad else 0)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_fixture_images_decode_to_rgb_uint8_and_bad_files_are_named(small_bapps: Path) -> None:
+    sample = open_dataset(small_bapps).samples("2afc")[0]
+    image = read_image_uint8(sample.ref)
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+    grey = small_bapps / "grey.png"
+    write_png(grey, np.arange(16, dtype=np.uint8).reshape(4, 4))
+    assert read_image_uint8(grey)[1, 2].tolist() == [6, 6, 6]
+    truncated = small_bapps / "truncated.png"
+    truncated.write_bytes(sample.ref.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"truncated.png is corrupt or not an image"):
+        read_image_uint8(truncated)
+    with pytest.raises(FileNotFoundError, match=r"image file .*absent.png does not exist"):
+        read_image_uint8(small_bapps / "absent.png")
+    with pytest.raises(ValueError, match=r"array dtype is float64, expected uint8"):
+        write_png(small_bapps / "f.png", np.zeros((4, 4, 3)))

@@ -1,0 +1,97 @@
+"""Output shapes, orientation, autocast robustness and gradients of every named metric."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+
+import iqa_bench
+from iqa_bench.weights import WeightsUnavailableError
+
+ALL = [m.name for m in iqa_bench.list_metrics()]
+DEEP = ["lpips-alex", "lpips-squeeze", "lpips-vgg", "lpips-alex-baseline", "vgg16-conv4_3"]
+
+
+@functools.cache
+def _make(name: str):
+    """Real weights where present; otherwise the same metric on a random trunk."""
+    try:
+        return iqa_bench.create_metric(name)
+    except WeightsUnavailableError:
+        return iqa_bench.create_metric(name, pretrained=False)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_named_metric_returns_one_value_per_image(name):
+    metric = _make(name)
+    x = torch.rand(3, 3, 64, 64)
+    y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    with torch.no_grad():
+        out = metric(x, y)
+    assert out.shape == (3,)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_orientation_ranks_a_stronger_distortion_as_worse(name):
+    metric = _make(name)
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 64, 64)
+    noise = torch.randn_like(x)
+    weak, strong = (x + 0.02 * noise).clamp(0, 1), (x + 0.3 * noise).clamp(0, 1)
+    with torch.no_grad():
+        d_weak, d_strong = metric(x, weak), metric(x, strong)
+    if metric.higher_is_better:
+        assert (d_weak > d_strong).all()
+    else:
+        assert (d_weak < d_strong).all()
+
+
+@pytest.mark.parametrize("name", DEEP)
+def test_bf16_autocast_on_cpu_stays_finite_and_close_to_float32(name):
+    metric = _make(name)
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 64, 64)
+    y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    with torch.no_grad():
+        full = metric(x, y)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = metric(x, y)
+    assert half.dtype == torch.float32, "feature normalisation and distances must stay float32"
+    assert torch.isfinite(half).all()
+    assert torch.allclose(half, full, rtol=0.05, atol=1e-3), (half, full)
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if not n.endswith(("-lab", "-paper"))])
+def test_gradients_flow_and_are_finite_at_identical_inputs(name):
+    metric = _make(name)
+    assert metric.is_differentiable
+    x = torch.rand(2, 3, 64, 64, requires_grad=True)
+    metric(x, x.detach()).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    y = torch.rand(2, 3, 64, 64)
+    x.grad = None
+    metric(x, y).sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_reference_uint8_metrics_declare_themselves_not_differentiable():
+    assert not iqa_bench.create_metric("l2-lab").is_differentiable
+    assert not iqa_bench.create_metric("ssim-paper").is_differentiable
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_autocast_matches_float32(dtype):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    metric = iqa_bench.create_metric("lpips-alex", device="cuda", pretrained=False)
+    x = torch.rand(8, 3, 64, 64, device="cuda")
+    y = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    with torch.no_grad():
+        full = metric(x, y)
+        with torch.autocast("cuda", dtype=dtype):
+            half = metric(x, y)
+    assert torch.isfinite(half).all() and torch.allclose(half, full, rtol=0.05, atol=1e-3)

@@ -1,0 +1,210 @@
+"""The batched runner: equality with direct metric calls, resume, invalidation, bad samples."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import iqa_bench
+from iqa_bench.images import read_image_uint8
+from iqa_bench.runner import RunOptions, run_benchmark, store
+from tests.bapps_fixture import make_bapps_layout
+
+METRICS = ["l2", "ssim", "psnr", "lpips-alex-baseline"]
+
+
+@pytest.fixture(scope="module")
+def bapps_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bapps")
+    make_bapps_layout(root, twoafc={"traditional": 9, "cnn": 7}, jnd={"traditional": 6}, seed=3)
+    return root
+
+
+def _opts(**kw) -> RunOptions:
+    return RunOptions(progress=False, **{"batch_size": 4, "chunk_size": 8, **kw})
+
+
+def _tensor(path) -> torch.Tensor:
+    return torch.from_numpy(read_image_uint8(path).copy()).permute(2, 0, 1)[None].float() / 255
+
+
+def _metric(name):
+    try:
+        return iqa_bench.create_metric(name)
+    except FileNotFoundError:
+        return iqa_bench.create_metric(name, pretrained=False)
+
+
+def test_runner_scores_equal_direct_metric_calls(bapps_root, tmp_path):
+    """Equal to 1e-6 (relative for values above 1: float32 convolutions differ by batch size)."""
+    result = run_benchmark(str(bapps_root), METRICS, tmp_path / "run", _opts(), log=lambda m: None)
+    from iqa_bench.datasets import open_dataset
+
+    ds = open_dataset(str(bapps_root))
+    samples = ds.samples("2afc")
+    for name in METRICS:
+        metric = _metric(name)
+        with np.load(store.final_path(result.run_dir, name, "2afc")) as data:
+            assert list(data["sample_id"]) == [s.sample_id for s in samples]
+            for k, s in enumerate(samples):
+                ref, p0, p1 = _tensor(s.ref), _tensor(s.p0), _tensor(s.p1)
+                with torch.no_grad():
+                    assert float(data["d0"][k]) == pytest.approx(
+                        float(metric(ref, p0)), rel=1e-6, abs=1e-6
+                    )
+                    assert float(data["d1"][k]) == pytest.approx(
+                        float(metric(ref, p1)), rel=1e-6, abs=1e-6
+                    )
+    jnd = np.load(store.final_path(result.run_dir, "l2", "jnd"))
+    s0 = ds.samples("jnd")[0]
+    assert jnd["d"][0] == pytest.approx(
+        float(_metric("l2")(_tensor(s0.p0), _tensor(s0.p1))), abs=1e-9
+    )
+    judg = np.load(result.run_dir / "judgments" / "2afc.npz")
+    assert np.allclose(judg["h"], [s.h for s in samples])
+
+
+def test_manifest_carries_provenance(bapps_root, tmp_path):
+    result = run_benchmark(
+        str(bapps_root), ["l2", "lpips-alex"], tmp_path / "run", _opts(), log=lambda m: None
+    )
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["package"]["version"] == iqa_bench.__version__
+    assert manifest["dataset"]["synthetic"] is False
+    assert manifest["tasks"]["2afc"] == {"n": 16, "subsets": {"traditional": 9, "cnn": 7}}
+    alex = manifest["metrics"]["lpips-alex"]
+    assert alex["card_version"] == 1 and alex["status"] == "ok"
+    assert set(alex["weight_hashes"]) == {"trunk", "lin"}
+    assert manifest["device"] == "cpu" and manifest["dtype"] == "fp32"
+    assert alex["timings"]["2afc"] > 0
+
+
+def test_rerun_reuses_finished_results_and_a_changed_card_version_invalidates(
+    bapps_root, tmp_path, monkeypatch
+):
+    run = tmp_path / "run"
+    messages: list[str] = []
+    run_benchmark(str(bapps_root), ["l2", "psnr"], run, _opts(), log=lambda m: None)
+    before = store.final_path(run, "l2", "2afc").stat().st_mtime_ns
+    run_benchmark(str(bapps_root), ["l2", "psnr"], run, _opts(), log=messages.append)
+    assert store.final_path(run, "l2", "2afc").stat().st_mtime_ns == before
+    assert any("reusing finished scores of l2" in m for m in messages)
+
+    from dataclasses import replace
+
+    import iqa_bench.runner.run as runmod
+
+    real = runmod.create_metric
+
+    def bumped(name, device=None, **kw):
+        metric = real(name, device=device, **kw)
+        if name == "l2":
+            metric.card = replace(metric.card, version=metric.card.version + 1)
+        return metric
+
+    monkeypatch.setattr(runmod, "create_metric", bumped)
+    messages.clear()
+    run_benchmark(str(bapps_root), ["l2", "psnr"], run, _opts(), log=messages.append)
+    assert store.final_path(run, "l2", "2afc").stat().st_mtime_ns != before
+    assert not any("reusing finished scores of l2" in m for m in messages)
+    assert any("reusing finished scores of psnr" in m for m in messages)
+
+
+def test_killed_run_resumes_from_finished_chunks(bapps_root, tmp_path, monkeypatch):
+    import iqa_bench.runner.run as runmod
+
+    run = tmp_path / "run"
+    calls = {"n": 0}
+    real = runmod._score_with_backoff
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 2:  # two batches of 4 = the first chunk of 8, then "killed"
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runmod, "_score_with_backoff", dying)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(str(bapps_root), ["l2"], run, _opts(), log=lambda m: None)
+    assert store.chunk_path(run, "l2", "2afc", 0).is_file()
+    assert not store.final_path(run, "l2", "2afc").exists()
+
+    calls["n"] = -100
+    counted = {"n": 0}
+
+    def counting(*args, **kwargs):
+        counted["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runmod, "_score_with_backoff", counting)
+    run_benchmark(str(bapps_root), ["l2"], run, _opts(), log=lambda m: None)
+    # 16 triplets = 4 batches, the first chunk (2 batches) is reused; plus 2 JND batches.
+    assert counted["n"] == 2 + 2
+    fresh = run_benchmark(str(bapps_root), ["l2"], tmp_path / "fresh", _opts(), log=lambda m: None)
+    a = np.load(store.final_path(run, "l2", "2afc"))
+    b = np.load(store.final_path(fresh.run_dir, "l2", "2afc"))
+    assert np.array_equal(a["d0"], b["d0"]) and np.array_equal(a["d1"], b["d1"])
+
+
+def test_unavailable_weights_skip_a_metric_under_all_but_fail_when_named(
+    bapps_root, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(tmp_path / "empty"))
+    monkeypatch.setenv("IQA_BENCH_OFFLINE", "1")
+    import iqa_bench.runner.run as runmod
+
+    monkeypatch.setattr(
+        runmod,
+        "metric_cards",
+        lambda: {
+            n: c for n, c in iqa_bench.config.metric_cards().items() if n in ("l2", "lpips-alex")
+        },
+    )
+    messages: list[str] = []
+    result = run_benchmark(str(bapps_root), "all", tmp_path / "run", _opts(), log=messages.append)
+    assert "lpips-alex" in result.skipped
+    assert result.manifest["metrics"]["lpips-alex"]["status"] == "skipped"
+    assert "IQA_BENCH_WEIGHTS" in result.manifest["metrics"]["lpips-alex"]["reason"]
+    assert any(m.startswith("skipped lpips-alex") for m in messages)
+    assert result.manifest["metrics"]["l2"]["status"] == "ok"
+    with pytest.raises(FileNotFoundError, match="alexnet-owt-7be5be79-features.pth"):
+        run_benchmark(
+            str(bapps_root), ["lpips-alex"], tmp_path / "run2", _opts(), log=lambda m: None
+        )
+
+
+def test_corrupt_image_names_the_file_or_is_recorded_with_skip_bad(tmp_path):
+    root = tmp_path / "bapps"
+    make_bapps_layout(root, twoafc={"cnn": 5}, jnd=None)
+    bad = root / "2afc" / "val" / "cnn" / "p1" / "000002.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="000002.png"):
+        run_benchmark(str(root), ["l2"], tmp_path / "run", _opts(), log=lambda m: None)
+    result = run_benchmark(
+        str(root), ["l2"], tmp_path / "run2", _opts(skip_bad=True), log=lambda m: None
+    )
+    failed = result.manifest["failed_samples"]
+    assert [f["sample_id"] for f in failed] == ["val/cnn/000002"]
+    d0 = np.load(store.final_path(result.run_dir, "l2", "2afc"))["d0"]
+    assert np.isnan(d0[2]) and np.isfinite(np.delete(d0, 2)).all()
+
+
+def test_bf16_autocast_run_records_its_dtype(bapps_root, tmp_path):
+    result = run_benchmark(
+        str(bapps_root), ["lpips-alex"], tmp_path / "run", _opts(dtype="bf16"), log=lambda m: None
+    )
+    assert result.manifest["dtype"] == "bf16"
+    ref = run_benchmark(
+        str(bapps_root), ["lpips-alex"], tmp_path / "ref", _opts(), log=lambda m: None
+    )
+    a = np.load(store.final_path(result.run_dir, "lpips-alex", "2afc"))["d0"]
+    b = np.load(store.final_path(ref.run_dir, "lpips-alex", "2afc"))["d0"]
+    assert np.allclose(a, b, rtol=0.05, atol=2e-3) and not np.array_equal(a, b)
+
+
+def test_unknown_dtype_is_rejected(bapps_root, tmp_path):
+    with pytest.raises(ValueError, match="dtype: 'fp64' is not one of fp32, bf16, fp16"):
+        run_benchmark(str(bapps_root), ["l2"], tmp_path, _opts(dtype="fp64"))

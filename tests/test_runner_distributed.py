@@ -1,0 +1,66 @@
+"""torchrun sharding: two CPU processes on gloo give the same results as one process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from iqa_bench.runner import RunOptions, run_benchmark, store
+from tests.bapps_fixture import make_bapps_layout
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_equal_a_single_process(tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    if torchrun is None:
+        pytest.skip("torchrun not found beside the Python interpreter")
+    root = tmp_path / "bapps"
+    make_bapps_layout(root, twoafc={"traditional": 11, "cnn": 6}, jnd={"cnn": 7}, seed=5)
+    metrics = "l2,ssim,lpips-alex"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "iqa_bench.cli",
+        "run",
+        "--dataset",
+        str(root),
+        "--metrics",
+        metrics,
+        "--out",
+        str(tmp_path / "dist"),
+        "--batch-size",
+        "3",
+        "--chunk-size",
+        "5",
+        "--no-report",
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    single = run_benchmark(
+        str(root),
+        metrics.split(","),
+        tmp_path / "single",
+        RunOptions(progress=False, device="cpu"),
+        log=lambda m: None,
+    )
+    for name in metrics.split(","):
+        for task, fields in store.SCORE_FIELDS.items():
+            a = np.load(store.final_path(tmp_path / "dist", name, task))
+            b = np.load(store.final_path(single.run_dir, name, task))
+            assert list(a["sample_id"]) == list(b["sample_id"])
+            for f in fields:
+                np.testing.assert_allclose(a[f], b[f], rtol=1e-6, atol=1e-6)
+    manifest = (tmp_path / "dist" / "manifest.json").read_text()
+    assert '"world_size": 2' in manifest
