@@ -214,27 +214,19 @@ class TappedTrunk(nn.Module):
 
     def channels(self) -> list[int]:
         """Channel count of each tap, found by a dry run on the meta device."""
-        return [f.shape[1] for f in _meta_forward(self, 224)]
+        import copy
 
-
-def _meta_forward(trunk: nn.Module, size: int) -> list[torch.Tensor]:
-    meta = _meta_copy(trunk)
-    with torch.no_grad():
-        return meta(torch.empty(1, 3, size, size, device="meta"))
-
-
-def _meta_copy(trunk: nn.Module) -> nn.Module:
-    import copy
-
-    clone = copy.deepcopy(trunk)
-    return clone.to("meta")
+        meta = copy.deepcopy(self).to("meta")
+        with torch.no_grad():
+            return [f.shape[1] for f in meta(torch.empty(1, 3, 224, 224, device="meta"))]
 
 
 @cache
 def min_input_size(backbone: str, taps: tuple[str, ...] | None = None) -> int:
     """Smallest square side the trunk accepts (every tap non-empty), by dry runs on meta tensors."""
     spec = BACKBONES.get(backbone)
-    trunk = TappedTrunk(spec.build(), taps or spec.taps).to("meta")
+    with torch.device("meta"):
+        trunk = TappedTrunk(spec.build(), taps or spec.taps)
 
     def works(size: int) -> bool:
         try:

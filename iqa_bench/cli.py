@@ -83,20 +83,10 @@ def _run(args: argparse.Namespace, download: bool):
 
 def _report(run_dir, args: argparse.Namespace) -> int:
     from .reports import summarize, terminal_summary, write_report
-    from .results import load_run
 
-    folder = write_report(
-        run_dir,
-        reports_root=args.reports_dir,
-        n_boot=args.n_boot,
-        n_perm=args.n_perm,
-        seed=args.seed,
-    )
-    print(
-        terminal_summary(
-            summarize(load_run(run_dir), n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed)
-        )
-    )
+    summary = summarize(run_dir, n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed)
+    folder = write_report(run_dir, reports_root=args.reports_dir, summary=summary)
+    print(terminal_summary(summary))
     print(f"\nreport: {folder}/report.html (also report.md, report.tex, results.csv, figures/)")
     return 0
 

@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
@@ -282,7 +283,9 @@ def download_file(
                     f"download of {url} failed: HTTP {exc.code} {exc.reason}. {_by_hand(url, dest)}"
                 ) from exc
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            if attempt == retries:
+            # An unknown host will not resolve a second later: no point waiting to retry.
+            unresolvable = isinstance(getattr(exc, "reason", None), socket.gaierror)
+            if attempt == retries or unresolvable:
                 reason = getattr(exc, "reason", None) or exc
                 raise DownloadError(
                     f"download of {url} failed after {attempt + 1} attempt(s) "

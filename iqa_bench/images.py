@@ -48,7 +48,7 @@ def read_image_uint8(path: str | os.PathLike[str]) -> np.ndarray:
         raise ValueError(
             f"image file {path} is corrupt or not an image ({exc}); re-download or replace it."
         ) from exc
-    return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+    return np.array(rgb, dtype=np.uint8)  # a writable copy (torch.from_numpy warns on read-only)
 
 
 def write_png(path: str | os.PathLike[str], array: np.ndarray, compress_level: int = 1) -> None:

@@ -34,6 +34,10 @@ class WeightsUnavailableError(FileNotFoundError):
     """Weights could not be found locally nor downloaded; the message says where to put them."""
 
 
+# A download that failed once in this process is not retried for every metric sharing the trunk.
+_FAILED_DOWNLOADS: dict[str, str] = {}
+
+
 def cache_dir() -> Path:
     """Root of the iqa-bench cache (``$IQA_BENCH_CACHE`` or ``~/.cache/iqa-bench``)."""
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "iqa-bench")
@@ -97,7 +101,9 @@ def trunk_weights_path(weights: TrunkWeights, download: bool = True, progress: b
             _check_features_hash(path, weights)
             return path
     reason = f"downloads are off ({OFFLINE_ENV}=1)" if offline() else "download not allowed"
-    if download and not offline():
+    if download and not offline() and weights.url in _FAILED_DOWNLOADS:
+        reason = _FAILED_DOWNLOADS[weights.url]
+    elif download and not offline():
         full = cache_dir() / "weights" / f"{weights.stem}.pth"
         try:
             digest = download_file(weights.url, full, progress=progress)
@@ -112,14 +118,16 @@ def trunk_weights_path(weights: TrunkWeights, download: bool = True, progress: b
             _check_features_hash(cached, weights)
             return cached
         except (DownloadError, OSError) as exc:
-            reason = f"download failed: {exc}"
+            cause = exc.__cause__ or exc
+            reason = f"the download failed ({type(cause).__name__}: {cause})"
+            _FAILED_DOWNLOADS[weights.url] = reason
     looked = ", ".join(str(p) for p in candidates)
     raise WeightsUnavailableError(
-        f"trunk weights {weights.features_file} not found (looked in: {looked}; "
-        f"{WEIGHTS_ENV}={local_dir or 'unset'}) and {reason}. "
-        f"Fix: set {WEIGHTS_ENV} to a folder holding {weights.features_file}, or download "
-        f"{weights.url} and cut it to its features.* tensors into {cached} "
-        "(iqa-bench does both when it is online)."
+        f"trunk weights {weights.features_file} unavailable: not found in {looked} "
+        f"({WEIGHTS_ENV}={local_dir or 'unset'}) and {reason}. "
+        f"Fix: set {WEIGHTS_ENV} to a folder holding {weights.features_file}, or put "
+        f"{weights.url} (cut to its features.* tensors) at {cached}; online, iqa-bench does this "
+        "itself."
     )
 
 

@@ -125,3 +125,15 @@ def test_reference_uint8_round_trip_truncates_like_the_reference_code():
     pm1 = (levels.numpy() - np.float32(0.5)) / np.float32(0.5)
     want = ((pm1 + 1) * np.float32(127.5)).astype(np.uint8)
     np.testing.assert_array_equal((back[0, 0, 0] * 255).round().numpy().astype(np.uint8), want)
+
+
+def test_ssim_matrix_and_convolution_filters_agree():
+    """Small images are filtered by banded matrix products, large ones by convolution."""
+    from iqa_bench.functional import structural as ssim_module
+
+    g = ssim_module._window_1d("gaussian", 11, 1.5, torch.float64, "cpu")
+    x = torch.rand(2, 3, 40, 50, dtype=torch.float64)
+    by_matrix = ssim_module._banded_blur(g, 40, 50)(x)
+    by_conv = ssim_module._conv_blur(g, 3)(x)
+    assert by_matrix.shape == by_conv.shape == (2, 3, 30, 40)
+    assert torch.allclose(by_matrix, by_conv, atol=1e-12)

@@ -3,7 +3,7 @@
 from .color import quantize_uint8_reference, rgb_to_lab
 from .lpips import lpips_distance, lpips_distance_map, normalize_features
 from .pixel import l2_lab, mse, psnr
-from .ssim import ssim
+from .structural import ssim
 
 __all__ = [
     "l2_lab",

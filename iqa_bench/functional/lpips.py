@@ -23,10 +23,10 @@ def normalize_features(feat: torch.Tensor, eps: float = EPS) -> torch.Tensor:
         tensor([0.6000, 0.8000])
     """
     feat = feat.float()
-    # clamp_min keeps the gradient finite where a position's features are all zero (sqrt'(0) = inf);
-    # the value there is 0 / (1e-15 + eps) = 0 exactly as in the reference.
-    squared = torch.sum(feat * feat, dim=1, keepdim=True).clamp_min(1e-30)
-    return feat / (torch.sqrt(squared) + eps)
+    # clamp_min keeps the gradient finite where a position's features are all zero; the value
+    # there is 0 / (1e-15 + eps) = 0 exactly as in the reference.
+    norm = torch.linalg.vector_norm(feat, dim=1, keepdim=True).clamp_min(1e-15)
+    return feat / (norm + eps)
 
 
 def _layer_weights(lin: Sequence[torch.Tensor] | None, feats: Sequence[torch.Tensor]) -> list:
@@ -58,7 +58,10 @@ def lpips_distance(
     """
     total = None
     for f0, f1, w in zip(feats0, feats1, _layer_weights(lin, feats0)):
-        per_channel = ((f0 - f1) ** 2).mean(dim=(2, 3))
+        # One subtraction and one reduction pass (the squared norm), not sub, pow and mean.
+        per_channel = torch.linalg.vector_norm(f0 - f1, dim=(2, 3)) ** 2 / (
+            f0.shape[2] * f0.shape[3]
+        )
         layer = per_channel.sum(dim=1) if w is None else per_channel @ w.to(per_channel)
         total = layer if total is None else total + layer
     return total

@@ -97,6 +97,7 @@ class Metric(nn.Module):
         self.card = card
         self.weight_hashes: dict[str, str] = {}
         self.check_inputs = True
+        self.channels_last = False
 
     @property
     def name(self) -> str:
@@ -120,6 +121,19 @@ class Metric(nn.Module):
     def embed(self, x: torch.Tensor) -> Any:
         """Per-image representation compared by :meth:`compare` (default: the image itself)."""
         return x
+
+    @property
+    def embedding_key(self) -> tuple | None:
+        """Metrics with equal keys produce identical embeddings of the same image, so a runner may
+        compute ``embed`` once and share it (e.g. ``lpips-vgg`` and ``lpips-vgg-baseline``).
+        None: never shared."""
+        return None
+
+    def use_channels_last(self) -> None:
+        """Run convolutional trunks in channels-last layout (faster on CPU and tensor cores; values
+        may differ from the default layout in the last float32 bits)."""
+        self.channels_last = True
+        self.to(memory_format=torch.channels_last)
 
     def compare(self, ex: Any, ey: Any) -> torch.Tensor:
         """(N,) scores between two embedded batches."""

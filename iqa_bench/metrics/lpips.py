@@ -12,7 +12,7 @@ from ..config import MetricCard
 from ..functional import lpips_distance, lpips_distance_map, normalize_features
 from ..weights import load_lin_weights, lpips_lin_path, sha256_file
 from .base import METRIC_TYPES, Metric, autocast_off, check_pair
-from .trunk import build_trunk, normalise_input, register_normalisation, trunk_min_size
+from .trunk import build_trunk, normalise_input, register_normalisation, trunk_key, trunk_min_size
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,10 @@ class LPIPS(Metric):
     @property
     def min_size(self) -> int:
         return trunk_min_size(self.config.backbone, self.config.taps)
+
+    @property
+    def embedding_key(self) -> tuple:
+        return trunk_key(self, "lpips-normalised", self.trunk.taps, f"lpips-v{self.config.version}")
 
     def embed(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Unit-normalised float32 trunk features of a batch (reusable across comparisons)."""

@@ -9,7 +9,7 @@ import torch
 
 from ..config import MetricCard
 from .base import METRIC_TYPES, Metric, autocast_off
-from .trunk import build_trunk, normalise_input, register_normalisation, trunk_min_size
+from .trunk import build_trunk, normalise_input, register_normalisation, trunk_key, trunk_min_size
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ class Perceptual(Metric):
     @property
     def min_size(self) -> int:
         return trunk_min_size(self.config.backbone, (self.config.layer,))
+
+    @property
+    def embedding_key(self) -> tuple:
+        return trunk_key(self, "raw", self.trunk.taps, "imagenet")
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(normalise_input(self, x))[0]

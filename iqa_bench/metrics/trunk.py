@@ -67,4 +67,14 @@ def register_normalisation(module: torch.nn.Module, kind: str) -> None:
 def normalise_input(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     if module.to_pm1:
         x = 2 * x - 1
-    return (x - module.shift) / module.scale
+    x = (x - module.shift) / module.scale
+    return x.contiguous(memory_format=torch.channels_last) if module.channels_last else x
+
+
+def trunk_key(module: torch.nn.Module, kind: str, taps: tuple[str, ...], norm: str) -> tuple:
+    """Identity of a trunk computation: same backbone, taps, input and weights give equal features.
+
+    A random trunk (no weights file) is identified by the object itself, so it is never shared.
+    """
+    weights = module.weight_hashes.get("trunk") or f"random:{id(module.trunk)}"
+    return (kind, module.config.backbone, tuple(taps), norm, weights)

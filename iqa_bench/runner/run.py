@@ -82,10 +82,15 @@ def build_metrics(names: Sequence[str] | str, device: torch.device, log) -> tupl
             if explicit:
                 raise
             skipped[name] = str(exc)
-            log(f"skipped {name}: {str(exc).split(' (looked in')[0]} (full reason in the report)")
             continue
         metric.check_inputs = False  # the runner feeds decoded uint8/255: range and shape hold
+        metric.use_channels_last()
         metrics[name] = metric
+    by_cause: dict[str, list[str]] = {}
+    for name, reason in skipped.items():
+        by_cause.setdefault(reason.split(":")[0], []).append(name)
+    for cause, names_ in by_cause.items():
+        log(f"skipped {', '.join(names_)}: {cause} (reason and fix in the report)")
     return metrics, skipped
 
 
@@ -120,37 +125,44 @@ def skipped_record(name: str, reason: str) -> dict:
     }
 
 
-def _score(
-    metric: Metric, tensors: dict[str, torch.Tensor], task: str, autocast
-) -> list[torch.Tensor]:
+def _embed(metric: Metric, tensors: dict[str, torch.Tensor], field: str, cache: dict):
+    """``metric.embed`` of one image field, shared with metrics of the same ``embedding_key``."""
+    key = metric.embedding_key
+    if key is None:
+        return metric.embed(tensors[field])
+    if (key, field) not in cache:
+        cache[key, field] = metric.embed(tensors[field])
+    return cache[key, field]
+
+
+def _score(metric: Metric, tensors: dict[str, torch.Tensor], task: str, autocast, cache: dict):
     with autocast():
         if task == "2afc":
-            ref = metric.embed(tensors["ref"])
-            return [
-                metric.compare(ref, metric.embed(tensors["p0"])),
-                metric.compare(ref, metric.embed(tensors["p1"])),
-            ]
-        return [metric.compare(metric.embed(tensors["p0"]), metric.embed(tensors["p1"]))]
+            ref = _embed(metric, tensors, "ref", cache)
+            d0 = metric.compare(ref, _embed(metric, tensors, "p0", cache))
+            return [d0, metric.compare(ref, _embed(metric, tensors, "p1", cache))]
+        p0, p1 = _embed(metric, tensors, "p0", cache), _embed(metric, tensors, "p1", cache)
+        return [metric.compare(p0, p1)]
 
 
-def _score_with_backoff(metric, tensors, task, autocast) -> list[np.ndarray]:
+def _score_with_backoff(metric, tensors, task, autocast, cache) -> list[np.ndarray]:
     """Score a batch, halving it on out-of-memory until it fits (one sample must fit)."""
     try:
-        out = _score(metric, tensors, task, autocast)
+        out = _score(metric, tensors, task, autocast, cache)
         return [o.detach().double().cpu().numpy() for o in out]
     except torch.OutOfMemoryError:
         n = next(iter(tensors.values())).shape[0]
         if n == 1:
             raise
+        cache.clear()  # shared embeddings of the whole batch would not fit beside the halves
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         half = n // 2
-        first = _score_with_backoff(
-            metric, {k: v[:half] for k, v in tensors.items()}, task, autocast
-        )
-        second = _score_with_backoff(
-            metric, {k: v[half:] for k, v in tensors.items()}, task, autocast
-        )
+        parts = [
+            {k: v[:half] for k, v in tensors.items()},
+            {k: v[half:] for k, v in tensors.items()},
+        ]
+        first, second = (_score_with_backoff(metric, p, task, autocast, {}) for p in parts)
         return [np.concatenate([a, b]) for a, b in zip(first, second)]
 
 
@@ -269,6 +281,7 @@ class _TaskRun:
             failed += batch.failed
             if batch.positions:
                 tensors = {k: to_device(v, self.device) for k, v in batch.images.items()}
+                shared: dict = {}  # embeddings of this batch, by (embedding_key, image field)
                 for name in names:
                     metric = self.metrics[name]
                     _check_size(
@@ -278,7 +291,7 @@ class _TaskRun:
                     )
                     t1 = time.perf_counter()
                     with torch.inference_mode():
-                        out = _score_with_backoff(metric, tensors, self.task, self.autocast)
+                        out = _score_with_backoff(metric, tensors, self.task, self.autocast, shared)
                     if self.device.type == "cuda":
                         torch.cuda.synchronize(self.device)
                     self.timings[name] += time.perf_counter() - t1

@@ -1,0 +1,88 @@
+"""Reports of a benchmark run: paper-style tables, figures, a self-contained HTML page.
+
+Reports read a run directory through :mod:`iqa_bench.results` and compute everything with
+:mod:`iqa_bench.stats`; they never import torch. :func:`write_report` writes, into
+``<reports_root>/<dataset>/<run-id>/``:
+
+- ``report.md`` and ``report.tex`` (Markdown / LaTeX booktabs tables in the LPIPS paper's layout),
+- ``results.csv`` (tidy numbers, columns documented in :mod:`iqa_bench.reports.tables`),
+- ``report.html`` (one self-contained page), ``figures/*.png`` and ``figures/*.pdf``,
+- ``summary.json`` (every number, machine-readable).
+
+Example:
+    >>> from iqa_bench.reports import write_report
+    >>> write_report("runs/synthetic/20261126-131500-synthetic")  # doctest: +SKIP
+    PosixPath('reports/synthetic/20261126-131500-synthetic')
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..results import load_run
+from .compare import ComparisonRow, RunComparison, compare_data, compare_runs
+from .documents import latex_report, markdown_report
+from .figures import write_figures
+from .html import write_html
+from .summary import RunSummary, summarize, terminal_summary
+from .tables import CSV_COLUMNS, csv_text
+
+__all__ = [
+    "CSV_COLUMNS",
+    "ComparisonRow",
+    "RunComparison",
+    "RunSummary",
+    "compare_data",
+    "compare_runs",
+    "summarize",
+    "terminal_summary",
+    "write_report",
+]
+
+
+def write_report(
+    run_dir: str | Path,
+    reports_root: str | Path = "reports",
+    n_boot: int = 1000,
+    n_perm: int = 10000,
+    seed: int = 0,
+    summary: RunSummary | None = None,
+) -> Path:
+    """Writes every report of a run and returns their folder.
+
+    Args:
+        run_dir: The run directory (contains ``manifest.json``).
+        reports_root: Parent of the ``<dataset>/<run-id>/`` report folder.
+        n_boot: Bootstrap resamples per CI (1000+ for published numbers).
+        n_perm: Sign flips per significance test.
+        seed: Seed of all resampling, so the report is reproducible.
+        summary: An already computed ``summarize(run_dir, ...)`` to render (saves recomputing it).
+
+    Returns:
+        ``<reports_root>/<dataset>/<run-id>``.
+
+    Raises:
+        FileNotFoundError: When the run directory or one of its files is missing.
+        ValueError: When the run does not follow the data contract.
+
+    Example:
+        >>> folder = write_report(run_dir, "/tmp/reports", n_boot=200, n_perm=500)  # doctest: +SKIP
+        >>> sorted(p.name for p in folder.iterdir())  # doctest: +SKIP
+        ['figures', 'report.html', 'report.md', 'report.tex', 'results.csv', 'summary.json']
+    """
+    run = load_run(run_dir)
+    if summary is None:
+        summary = summarize(run, n_boot=n_boot, n_perm=n_perm, seed=seed)
+    folder = Path(reports_root) / run.dataset.name / run.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = write_figures(summary, folder / "figures")
+    relative = {name: path.relative_to(folder).as_posix() for name, path in figures.items()}
+    (folder / "report.md").write_text(markdown_report(summary, relative), encoding="utf-8")
+    (folder / "report.tex").write_text(latex_report(summary), encoding="utf-8")
+    (folder / "results.csv").write_text(csv_text(summary), encoding="utf-8")
+    write_html(summary, figures, folder / "report.html")
+    (folder / "summary.json").write_text(
+        json.dumps(summary.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
+    return folder

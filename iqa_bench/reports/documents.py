@@ -1,0 +1,290 @@
+"""Whole report documents in Markdown (``report.md``) and LaTeX (``report.tex``).
+
+Both state the dataset, whether its judgments are synthetic, the metric card versions and the
+run's provenance next to the tables, so a pasted table can always be traced back to its run.
+
+Example:
+    >>> Path("report.md").write_text(markdown_report(summary))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from .summary import SYNTHETIC_BANNER, RunSummary, dataset_line
+from .tables import latex_escape, latex_table, markdown_table, score_table
+
+__all__ = [
+    "latex_report",
+    "markdown_report",
+    "metric_cards",
+    "provenance",
+    "significance_pairs",
+]
+
+ALPHA = 0.05
+FIGURE_ALT = {
+    "twoafc_subsets": "2AFC accuracy per subset with 95% CI error bars, human ceiling marked",
+    "twoafc_vs_jnd": "2AFC average versus JND mAP per metric, with 95% CI bars",
+    "significance": "Holm-adjusted p-values of pairwise 2AFC differences between metrics",
+}
+
+
+def provenance(summary: RunSummary) -> list[tuple[str, str]]:
+    """``(label, value)`` pairs describing where the numbers come from, from the manifest.
+
+    Example:
+        >>> dict(provenance(summary))["git commit"]  # doctest: +SKIP
+        'abc123def456'
+    """
+    m = summary.manifest
+    pkg, env, ds = m.get("package") or {}, m.get("environment") or {}, summary.dataset.raw
+    commit = str(pkg.get("git_commit") or "unknown")
+    if pkg.get("git_dirty"):
+        commit += " (uncommitted changes)"
+    timings = m.get("timings") or {}
+    items = [
+        ("run id", summary.run_id),
+        ("created", str(m.get("created", "unknown"))),
+        ("package", f"{pkg.get('name', 'iqa-bench')} {pkg.get('version', '?')}"),
+        ("git commit", commit),
+        ("environment", ", ".join(f"{k} {v}" for k, v in env.items()) or "unknown"),
+        (
+            "dataset",
+            f"{ds.get('name')} card v{ds.get('card_version')}, adapter "
+            f"{ds.get('adapter', '?')}, split {ds.get('split', '?')}",
+        ),
+        (
+            "judgments",
+            "SYNTHETIC (constructed, not human)" if summary.dataset.synthetic else "human",
+        ),
+        ("dataset root", str(ds.get("root", "unknown"))),
+        ("dataset source", summary.dataset.source or "unknown"),
+        (
+            "device / dtype / batch",
+            f"{m.get('device', '?')} / {m.get('dtype', '?')} / {m.get('batch_size', '?')}",
+        ),
+        ("timings", ", ".join(f"{k} {v}" for k, v in timings.items()) or "unknown"),
+        (
+            "statistics",
+            f"{round(100 * summary.confidence)}% stratified percentile bootstrap, "
+            f"n_boot={summary.n_boot}; sign-flip tests n_perm={summary.n_perm}, "
+            f"Holm; seed={summary.seed}",
+        ),
+    ]
+    return items
+
+
+def metric_cards(summary: RunSummary) -> list[dict[str, str]]:
+    """One dict per metric (ok first, then skipped) with its card version and provenance.
+
+    Keys: ``metric, group, status, card_version, orientation, weight_hashes, timings_s, note``.
+    """
+    entries = summary.manifest.get("metrics") or {}
+    names = summary.metric_names() + [n for n, _ in summary.skipped]
+    names += [n for n in entries if n not in names]
+    out = []
+    for name in names:
+        e = entries.get(name) or {}
+        hashes = e.get("weight_hashes") or {}
+        timings = e.get("timings") or {}
+        out.append(
+            {
+                "metric": name,
+                "group": str(e.get("group", "?")),
+                "status": str(e.get("status", "?")),
+                "card_version": str(e.get("card_version", "?")),
+                "orientation": "higher=better" if e.get("higher_is_better") else "lower=better",
+                "weight_hashes": ", ".join(f"{k}: {v}" for k, v in hashes.items()) or "-",
+                "timings_s": ", ".join(f"{k} {v}" for k, v in timings.items()) or "-",
+                "note": str(e.get("reason") or ""),
+            }
+        )
+    return out
+
+
+def significance_pairs(summary: RunSummary, alpha: float = ALPHA) -> list[dict[str, object]]:
+    """Every unordered metric pair as a dict.
+
+    Keys: ``a``, ``b``, ``difference`` (points, a - b), ``p``, ``p_holm``, ``significant``.
+
+    Example:
+        >>> significance_pairs(summary)[0]["a"]  # doctest: +SKIP
+        'l2'
+    """
+    sig = summary.significance
+    if sig is None:
+        return []
+    out = []
+    for i, a in enumerate(sig.names):
+        for j in range(i + 1, len(sig.names)):
+            q = float(sig.p_holm[i, j])
+            out.append(
+                {
+                    "a": a,
+                    "b": sig.names[j],
+                    "difference": 100 * float(sig.difference[i, j]),
+                    "p": float(sig.p_value[i, j]),
+                    "p_holm": q,
+                    "significant": bool(q < alpha),
+                }
+            )
+    return out
+
+
+def _p(p: float) -> str:
+    return "-" if not math.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def _md_rows(header: list[str], rows: list[list[str]]) -> list[str]:
+    esc = [[str(c).replace("|", "\\|").replace("\n", " ") for c in r] for r in rows]
+    return [
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(":--" for _ in header) + " |",
+        *("| " + " | ".join(r) + " |" for r in esc),
+    ]
+
+
+def markdown_report(summary: RunSummary, figures: Mapping[str, str] | None = None) -> str:
+    """The full Markdown report: tables, correlations, significance, figures, provenance.
+
+    Args:
+        summary: The run's summary.
+        figures: Figure name -> path relative to the report (PNG), linked as images.
+
+    Example:
+        >>> figs = {"significance": "figures/significance.png"}
+        >>> text = markdown_report(summary, figs)  # doctest: +SKIP
+    """
+    out = [f"# iqa-bench report: {summary.run_id}", ""]
+    if summary.dataset.synthetic:
+        out += [f"> **WARNING: {SYNTHETIC_BANNER}.**", ""]
+    ds = summary.dataset
+    out += [f"Run `{summary.run_id}` on {dataset_line(summary)}.", ""]
+    if ds.description:
+        out += [f"{ds.description}", ""]
+    for task in summary.tasks:
+        title = "2AFC" if task == "2afc" else "JND"
+        out += [f"## {title}", "", markdown_table(score_table(summary, task)), ""]
+    if summary.preference:
+        out += ["## Preference correlation (2AFC)", ""]
+        rows = [
+            [m, f"{p.pearson:.3f}", f"{p.spearman:.3f}", str(p.n)]
+            for m, p in summary.preference.items()
+        ]
+        out += _md_rows(["Metric", "Pearson r", "Spearman rho", "n"], rows)
+        out += [
+            "",
+            "*Correlation of the metric's preference d0 - d1 with the fraction of "
+            "judges preferring p1 (h); positive = agrees with the judges.*",
+            "",
+        ]
+    pairs = significance_pairs(summary)
+    if pairs:
+        sig = summary.significance
+        out += ["## Significance of 2AFC differences", ""]
+        out += [
+            f"Paired sign-flip permutation tests on per-sample 2AFC credits "
+            f"({'exact' if sig.exact else f'n_perm={sig.n_perm}'}; {summary.significance_n} "
+            f"samples valid for every metric), Holm-corrected over all {len(pairs)} pairs; "
+            f"significant at alpha = {ALPHA}.",
+            "",
+        ]
+        rows = [
+            [
+                r["a"],
+                r["b"],
+                f"{r['difference']:+.1f}",
+                _p(r["p"]),
+                _p(r["p_holm"]),
+                "yes" if r["significant"] else "no",
+            ]
+            for r in pairs
+        ]
+        out += _md_rows(
+            ["Metric A", "Metric B", "A - B (pts)", "p", "p (Holm)", "Significant"], rows
+        )
+        out.append("")
+    if figures:
+        out += ["## Figures", ""]
+        out += [f"![{FIGURE_ALT.get(k, k)}]({v})" + "\n" for k, v in figures.items()]
+    out += ["## Skipped metrics", ""]
+    out += [f"- **{m}**: {r}" for m, r in summary.skipped] or ["None."]
+    out += ["", "## Failed samples", ""]
+    total = sum(summary.failed.values())
+    detail = ", ".join(f"{t}: {n}" for t, n in summary.failed.items())
+    out.append(
+        f"{total} failed sample(s) excluded from every score" + (f" ({detail})." if total else ".")
+    )
+    for entry in summary.manifest.get("failed_samples", [])[:20]:
+        out.append(f"- {entry.get('task')} `{entry.get('sample_id')}`: {entry.get('reason', '')}")
+    out += ["", "## Provenance", ""]
+    out += _md_rows(["Item", "Value"], [[k, v] for k, v in provenance(summary)])
+    out += ["", "### Metric cards", ""]
+    cards = metric_cards(summary)
+    keys = [
+        "metric",
+        "group",
+        "status",
+        "card_version",
+        "orientation",
+        "weight_hashes",
+        "timings_s",
+    ]
+    out += _md_rows(
+        [
+            "Metric",
+            "Group",
+            "Status",
+            "Card version",
+            "Orientation",
+            "Weight hashes",
+            "Timings (s)",
+        ],
+        [[c[k] for k in keys] for c in cards],
+    )
+    return "\n".join(out) + "\n"
+
+
+def latex_report(summary: RunSummary) -> str:
+    """A compilable LaTeX document (article, booktabs) holding the paper-style tables.
+
+    Copy the ``table`` floats into a paper; the preamble comment and the provenance list say
+    where the numbers come from.
+
+    Example:
+        >>> Path("report.tex").write_text(latex_report(summary))  # doctest: +SKIP
+    """
+    prov = provenance(summary)
+    out = [f"% iqa-bench report for run {summary.run_id}"]
+    out += [f"% {k}: {v}" for k, v in prov]
+    out += [
+        r"\documentclass{article}",
+        r"\usepackage[T1]{fontenc}",
+        r"\usepackage[utf8]{inputenc}",
+        r"\usepackage[margin=2cm]{geometry}",
+        r"\usepackage{booktabs}",
+        r"\begin{document}",
+        rf"\section*{{iqa-bench report: {latex_escape(summary.run_id)}}}",
+    ]
+    if summary.dataset.synthetic:
+        out.append(rf"\noindent\textbf{{WARNING: {latex_escape(SYNTHETIC_BANNER)}.}}\par")
+    out.append(rf"\noindent Run on {latex_escape(dataset_line(summary))}.\par")
+    for task in summary.tasks:
+        out += ["", latex_table(score_table(summary, task))]
+    if summary.skipped:
+        out += ["", r"\paragraph{Skipped metrics.}", r"\begin{itemize}"]
+        out += [
+            rf"\item \texttt{{{latex_escape(m)}}}: {latex_escape(r)}" for m, r in summary.skipped
+        ]
+        out.append(r"\end{itemize}")
+    out += ["", r"\paragraph{Provenance.}", r"\begin{itemize}"]
+    out += [rf"\item {latex_escape(k)}: {latex_escape(v)}" for k, v in prov]
+    total = sum(summary.failed.values())
+    out.append(rf"\item failed samples excluded: {total}")
+    cards = ", ".join(
+        f"{c['metric']} v{c['card_version']}" for c in metric_cards(summary) if c["status"] == "ok"
+    )
+    out += [rf"\item metric cards: {latex_escape(cards)}", r"\end{itemize}", r"\end{document}"]
+    return "\n".join(out) + "\n"

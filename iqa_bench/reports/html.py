@@ -1,0 +1,245 @@
+"""A single self-contained HTML page: inline CSS, figures as base64 PNG, no scripts, no links out.
+
+The page opens offline from a mail attachment or an artifact store and shows the same content
+as ``report.md``: dataset (with a prominent warning for synthetic judgments), tables,
+correlations, significance, figures, skipped metrics, failed samples and provenance.
+
+Example:
+    >>> write_html(summary, {"twoafc_subsets": Path("figures/twoafc_subsets.png")},
+    ...            Path("report.html"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+from .documents import ALPHA, FIGURE_ALT, metric_cards, provenance, significance_pairs
+from .summary import SYNTHETIC_BANNER, Cell, RunSummary, dataset_line
+from .tables import GROUP_LABELS, Table, score_table
+
+__all__ = ["render_html", "write_html"]
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
+       max-width: 1100px; padding: 0 1rem; color: #1d1d1f; line-height: 1.45; }
+h1 { font-size: 1.6rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.9rem; }
+th, td { padding: 0.25rem 0.6rem; border-bottom: 1px solid #e5e5e5; text-align: left; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+thead th { border-bottom: 2px solid #333; } tr.group td { font-style: italic; color: #555;
+       background: #f6f6f6; } tr.human td { border-top: 2px solid #333; }
+.best { font-weight: 700; } .caption { font-size: 0.85rem; color: #555; max-width: 60rem; }
+.warning { background: #fff1f0; border: 2px solid #cf1322; color: #820014; padding: 0.8rem 1rem;
+           font-weight: 700; font-size: 1.1rem; border-radius: 4px; }
+figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: 0.85rem; color: #555; } code { font-size: 0.85rem; }
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(text: str, bold: bool = False) -> str:
+    return f'<td class="num{" best" if bold else ""}">{_e(text)}</td>'
+
+
+def _table_html(table: Table) -> str:
+    head = "".join(f'<th class="num">{_e(c)}</th>' for c in table.columns)
+    parts = [
+        f"<h3>{_e(table.title)}</h3>",
+        f"<table><thead><tr><th>Metric</th>{head}</tr></thead><tbody>",
+    ]
+    group = None
+    for row in table.rows:
+        if row.group != group and row.group != "human":
+            label = GROUP_LABELS.get(row.group, row.group)
+            parts.append(
+                f'<tr class="group"><td colspan="{len(table.columns) + 1}">{_e(label)}</td></tr>'
+            )
+        group = row.group
+        cells = "".join(_num(_cell_text(c), b) for c, b in zip(row.cells, row.bold, strict=True))
+        cls = ' class="human"' if row.group == "human" else ""
+        name = "Human (ceiling)" if row.group == "human" else row.metric
+        parts.append(f"<tr{cls}><td>{_e(name)}</td>{cells}</tr>")
+    parts += ["</tbody></table>", f'<p class="caption">{_e(table.caption)}</p>']
+    return "\n".join(parts)
+
+
+def _cell_text(cell: Cell | None) -> str:
+    if cell is None or not math.isfinite(cell.score):
+        return "-"
+    hw = cell.half_width
+    return f"{cell.score:.1f} ± {hw:.1f}" if math.isfinite(hw) else f"{cell.score:.1f}"
+
+
+def _plain_table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    th = "".join(
+        f'<th class="num">{_e(h)}</th>' if i in numeric else f"<th>{_e(h)}</th>"
+        for i, h in enumerate(header)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(_num(c) if i in numeric else f"<td>{_e(c)}</td>" for i, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _p(p: float) -> str:
+    return "-" if not math.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
+    """The report page as a string (see :func:`write_html`)."""
+    ds = summary.dataset
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>iqa-bench report {_e(summary.run_id)} ({_e(ds.name)})</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>iqa-bench report: {_e(summary.run_id)}</h1>",
+    ]
+    if ds.synthetic:
+        out.append(f'<p class="warning" role="alert">WARNING: {_e(SYNTHETIC_BANNER)}.</p>')
+    out.append(f"<p>Run <code>{_e(summary.run_id)}</code> on {_e(dataset_line(summary))}.</p>")
+    if ds.description:
+        out.append(f"<p>{_e(ds.description)}</p>")
+    for task in summary.tasks:
+        out += [
+            f"<h2>{'2AFC' if task == '2afc' else 'JND'}</h2>",
+            _table_html(score_table(summary, task)),
+        ]
+    if summary.preference:
+        rows = [
+            [m, f"{p.pearson:.3f}", f"{p.spearman:.3f}", str(p.n)]
+            for m, p in summary.preference.items()
+        ]
+        out += [
+            "<h2>Preference correlation (2AFC)</h2>",
+            _plain_table(["Metric", "Pearson r", "Spearman ρ", "n"], rows, {1, 2, 3}),
+            '<p class="caption">Correlation of the metric\'s preference d0 − d1 with the '
+            "fraction of judges preferring p1 (h); positive = agrees with the judges.</p>",
+        ]
+    pairs = significance_pairs(summary)
+    if pairs:
+        sig = summary.significance
+        rows = [
+            [
+                r["a"],
+                r["b"],
+                f"{r['difference']:+.1f}",
+                _p(r["p"]),
+                _p(r["p_holm"]),
+                "yes" if r["significant"] else "no",
+            ]
+            for r in pairs
+        ]
+        out += [
+            "<h2>Significance of 2AFC differences</h2>",
+            f"<p>Paired sign-flip permutation tests on per-sample 2AFC credits "
+            f"({'exact' if sig.exact else f'n_perm={sig.n_perm}'}; {summary.significance_n} "
+            f"samples valid for every metric), Holm-corrected over all {len(pairs)} pairs; "
+            f"significant at α = {ALPHA}.</p>",
+            _plain_table(
+                ["Metric A", "Metric B", "A − B (pts)", "p", "p (Holm)", "Significant"],
+                rows,
+                {2, 3, 4},
+            ),
+        ]
+    if figures:
+        out.append("<h2>Figures</h2>")
+        for name, path in figures.items():
+            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+            alt = FIGURE_ALT.get(name, name)
+            out.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+                f"<figcaption>{_e(alt)}</figcaption></figure>"
+            )
+    out.append("<h2>Skipped metrics</h2>")
+    if summary.skipped:
+        items = "".join(f"<li><b>{_e(m)}</b>: {_e(r)}</li>" for m, r in summary.skipped)
+        out.append(f"<ul>{items}</ul>")
+    else:
+        out.append("<p>None.</p>")
+    total = sum(summary.failed.values())
+    detail = ", ".join(f"{t}: {n}" for t, n in summary.failed.items())
+    out += [
+        "<h2>Failed samples</h2>",
+        f"<p>{total} failed sample(s) excluded from every score"
+        + (f" ({_e(detail)})" if total else "")
+        + ".</p>",
+    ]
+    failed = summary.manifest.get("failed_samples") or []
+    if failed:
+        items = "".join(
+            f"<li>{_e(f.get('task'))} <code>{_e(f.get('sample_id'))}</code>: "
+            f"{_e(f.get('reason', ''))}</li>"
+            for f in failed[:20]
+        )
+        out.append(f"<ul>{items}</ul>")
+    out += [
+        "<h2>Provenance</h2>",
+        _plain_table(["Item", "Value"], [[k, v] for k, v in provenance(summary)]),
+    ]
+    keys = [
+        "metric",
+        "group",
+        "status",
+        "card_version",
+        "orientation",
+        "weight_hashes",
+        "timings_s",
+        "note",
+    ]
+    header = [
+        "Metric",
+        "Group",
+        "Status",
+        "Card version",
+        "Orientation",
+        "Weight hashes",
+        "Timings (s)",
+        "Note",
+    ]
+    out += [
+        "<h3>Metric cards</h3>",
+        _plain_table(header, [[c[k] for k in keys] for c in metric_cards(summary)]),
+    ]
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def write_html(summary: RunSummary, figures: Mapping[str, Path], out_path: str | Path) -> Path:
+    """Writes the self-contained report page.
+
+    Args:
+        summary: The run's summary.
+        figures: Figure name -> PNG path; each is embedded as base64, so the page needs no files.
+        out_path: Where to write the page.
+
+    Returns:
+        ``out_path`` as a Path.
+
+    Raises:
+        FileNotFoundError: When a figure file does not exist.
+
+    Example:
+        >>> write_html(summary, {}, "report.html").name  # doctest: +SKIP
+        'report.html'
+    """
+    for name, path in figures.items():
+        if not Path(path).is_file():
+            raise FileNotFoundError(
+                f"figure {name!r} at {path} does not exist; write it first (write_figures) or "
+                "leave it out of figures."
+            )
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_html(summary, figures), encoding="utf-8")
+    return out

@@ -1,0 +1,322 @@
+"""Paper-style tables (Markdown, LaTeX booktabs) and the tidy CSV of a :class:`RunSummary`.
+
+Tables follow the LPIPS paper's layout: one row per metric, grouped classical -> deep baseline ->
+LPIPS -> custom, then the human ceiling (2AFC only); one column per subset in the dataset's
+order, then "Avg" (plain mean over subsets). Cells read ``72.3 ± 1.1``: the score in percent
+and the half-width of its 95% stratified percentile-bootstrap CI (the CI need not be
+symmetric; the CSV has the exact bounds). The best metric per column is bold (ties at the
+printed precision are all bold; the human ceiling never is).
+
+Tidy CSV (``results.csv``), exactly these columns, one row per metric x task x subset plus one
+``subset="avg"`` row per metric x task:
+
+- ``dataset``: dataset name from the manifest (e.g. ``bapps``, ``synthetic``).
+- ``task``: ``2afc`` or ``jnd``.
+- ``metric``: metric name; the 2AFC human ceiling is the row ``human-ceiling``.
+- ``group``: ``classical``, ``deep-baseline``, ``lpips``, ``custom``, or ``human``.
+- ``subset``: subset name, or ``avg`` for the plain mean over subsets.
+- ``score``: percent (2AFC accuracy x 100, JND AP x 100).
+- ``ci_low``, ``ci_high``: CI bounds, percent.
+- ``n``: samples behind the score (for ``avg``: all subsets together), failed samples excluded.
+
+Example:
+    >>> print(markdown_table(score_table(summary, "2afc")))  # doctest: +SKIP
+    | Group | Metric | traditional | cnn | ... | Avg |
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from .summary import HUMAN, Cell, MetricRow, RunSummary, TaskSummary
+
+__all__ = [
+    "CSV_COLUMNS",
+    "GROUP_LABELS",
+    "Table",
+    "TableRow",
+    "csv_text",
+    "latex_escape",
+    "latex_table",
+    "markdown_table",
+    "score_table",
+    "tidy_rows",
+    "write_csv",
+]
+
+CSV_COLUMNS = ("dataset", "task", "metric", "group", "subset", "score", "ci_low", "ci_high", "n")
+GROUP_LABELS = {
+    "classical": "Classical",
+    "deep-baseline": "Deep baseline",
+    "lpips": "LPIPS",
+    "custom": "Custom",
+    "human": "Human",
+}
+TASK_UNITS = {"2afc": "2AFC accuracy (%)", "jnd": "JND mAP (%)"}
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One printed row: its label, group, cells (one per column) and which cells are best."""
+
+    metric: str
+    group: str
+    cells: tuple[Cell | None, ...]
+    bold: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A renderer-neutral score table.
+
+    Attributes:
+        task: ``"2afc"`` or ``"jnd"``.
+        title: E.g. ``"2AFC accuracy (%) on bapps (val)"``.
+        caption: Sentence explaining values, CI, bold and ``n``.
+        columns: Subset names then ``"Avg"``.
+        rows: Metric rows in grouped order, then the human row if any.
+    """
+
+    task: str
+    title: str
+    caption: str
+    columns: tuple[str, ...]
+    rows: tuple[TableRow, ...]
+
+
+def _cells(row: MetricRow, subsets: tuple[str, ...]) -> tuple[Cell | None, ...]:
+    return tuple(row.subsets.get(s) for s in subsets) + (row.avg,)
+
+
+def _best_flags(rows: list[tuple[Cell | None, ...]]) -> list[tuple[bool, ...]]:
+    # Compare at the printed precision, so two rows that read the same are both bold.
+    def shown(c: Cell | None) -> float:
+        return round(c.score, 1) if c is not None and math.isfinite(c.score) else -math.inf
+
+    ncol = len(rows[0]) if rows else 0
+    best = [max(shown(r[j]) for r in rows) for j in range(ncol)]
+    return [
+        tuple(shown(r[j]) == best[j] and best[j] > -math.inf for j in range(ncol)) for r in rows
+    ]
+
+
+def score_table(summary: RunSummary, task: str) -> Table:
+    """Builds the table of one task from a summary.
+
+    Args:
+        summary: The run's :class:`RunSummary`.
+        task: ``"2afc"`` or ``"jnd"``.
+
+    Raises:
+        ValueError: When the run has no such task.
+
+    Example:
+        >>> score_table(summary, "2afc").columns  # doctest: +SKIP
+        ('traditional', 'cnn', 'superres', 'Avg')
+    """
+    if task not in summary.tasks:
+        raise ValueError(f"task={task!r} is not in this run; it has {list(summary.tasks)}.")
+    ts: TaskSummary = summary.tasks[task]
+    cells = [_cells(r, ts.subsets) for r in ts.rows]
+    rows = [
+        TableRow(r.metric, r.group, c, b)
+        for r, c, b in zip(ts.rows, cells, _best_flags(cells), strict=True)
+    ]
+    if ts.human is not None:
+        human = _cells(ts.human, ts.subsets)
+        rows.append(TableRow(HUMAN, "human", human, (False,) * len(human)))
+    ds = summary.dataset
+    kind = "SYNTHETIC judgments, not human" if ds.synthetic else "human judgments"
+    split = f", {ds.split} split" if ds.split else ""
+    counts = {
+        s: [r.subsets[s].n for r in ts.rows + ((ts.human,) if ts.human else ()) if s in r.subsets]
+        for s in ts.subsets
+    }
+    n = ", ".join(f"{s} {max(c)}" for s, c in counts.items() if c)
+    if any(len(set(c)) > 1 or len(c) < len(ts.rows) for c in counts.values()):
+        n += " (fewer where a metric failed on samples; see results.csv)"
+    pct = round(100 * summary.confidence)
+    caption = (
+        f"Score ± half-width of the {pct}% bootstrap CI (stratified percentile, "
+        f"n_boot={summary.n_boot}). Avg = plain mean over subsets. Bold = best metric per "
+        "column (human ceiling excluded)."
+    )
+    if task == "2afc":
+        caption += " Human = expected agreement of one judge with the panel, mean of h²+(1-h)²."
+    if n:
+        caption += f" Samples per subset: {n}."
+    return Table(
+        task=task,
+        title=f"{TASK_UNITS.get(task, task)} on {ds.name}{split} ({kind})",
+        caption=caption,
+        columns=(*ts.subsets, "Avg"),
+        rows=tuple(rows),
+    )
+
+
+def _plain(cell: Cell | None) -> str:
+    if cell is None or not math.isfinite(cell.score):
+        return "-"
+    if not math.isfinite(cell.half_width):
+        return f"{cell.score:.1f}"
+    return f"{cell.score:.1f} ± {cell.half_width:.1f}"
+
+
+def markdown_table(table: Table) -> str:
+    """GitHub-flavoured pipe table with a bold title line before and the caption after.
+
+    Example:
+        >>> print(markdown_table(score_table(summary, "jnd")))  # doctest: +SKIP
+    """
+    header = ["Group", "Metric", *table.columns]
+    lines = [
+        f"**{table.title}**",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| :-- | :-- | " + " | ".join("--:" for _ in table.columns) + " |",
+    ]
+    for row in table.rows:
+        cells = [
+            f"**{_plain(c)}**" if bold else _plain(c)
+            for c, bold in zip(row.cells, row.bold, strict=True)
+        ]
+        name = row.metric.replace("|", "\\|")
+        lines.append(f"| {GROUP_LABELS.get(row.group, row.group)} | {name} | {' | '.join(cells)} |")
+    lines += ["", f"*{table.caption}*"]
+    return "\n".join(lines)
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escapes LaTeX special characters (``my_metric`` -> ``my\\_metric``).
+
+    Example:
+        >>> latex_escape("a_b & 5%")
+        'a\\\\_b \\\\& 5\\\\%'
+    """
+    out = "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+    return out.replace("±", r"$\pm$").replace("²", r"$^2$")
+
+
+def _latex_cell(cell: Cell | None, bold: bool) -> str:
+    if cell is None or not math.isfinite(cell.score):
+        return "--"
+    value = f"{cell.score:.1f}"
+    if bold:
+        value = rf"\textbf{{{value}}}"
+    if math.isfinite(cell.half_width):
+        value += rf"\,{{\scriptsize$\pm${cell.half_width:.1f}}}"
+    return value
+
+
+def latex_table(table: Table, label: str | None = None) -> str:
+    """A ``table`` float with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``).
+
+    Args:
+        table: From :func:`score_table`.
+        label: ``\\label`` key; defaults to ``tab:iqa-<task>``.
+
+    Example:
+        >>> print(latex_table(score_table(summary, "2afc")))  # doctest: +SKIP
+        \\begin{table}[htbp]
+    """
+    ncol = len(table.columns)
+    spec = "l" + "r" * ncol
+    lines = [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        r"\small",
+        r"\setlength{\tabcolsep}{4pt}",
+        rf"\caption{{{latex_escape(table.title)}. {latex_escape(table.caption)}}}",
+        rf"\label{{{label or 'tab:iqa-' + table.task}}}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(["Metric", *(latex_escape(c) for c in table.columns)]) + r" \\",
+    ]
+    group = None
+    for row in table.rows:
+        if row.group != group:
+            group = row.group
+            lines.append(r"\midrule")
+            if group != "human":
+                name = latex_escape(GROUP_LABELS.get(group, group))
+                lines.append(rf"\multicolumn{{{ncol + 1}}}{{l}}{{\emph{{{name}}}}} \\")
+        label_text = "Human (ceiling)" if row.metric == HUMAN else latex_escape(row.metric)
+        cells = [_latex_cell(c, b) for c, b in zip(row.cells, row.bold, strict=True)]
+        lines.append(" & ".join([label_text, *cells]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines)
+
+
+def tidy_rows(summary: RunSummary) -> list[dict[str, object]]:
+    """One dict per metric x task x subset (plus ``avg``), keys exactly :data:`CSV_COLUMNS`.
+
+    Example:
+        >>> sorted(tidy_rows(summary)[0]) == sorted(CSV_COLUMNS)  # doctest: +SKIP
+        True
+    """
+    out: list[dict[str, object]] = []
+    for task, ts in summary.tasks.items():
+        rows = list(ts.rows) + ([ts.human] if ts.human is not None else [])
+        for row in rows:
+            for subset, cell in [*row.subsets.items(), ("avg", row.avg)]:
+                values = (cell.score, cell.ci_low, cell.ci_high)
+                score, low, high = (round(v, 4) if math.isfinite(v) else "" for v in values)
+                out.append(
+                    dict(
+                        zip(
+                            CSV_COLUMNS,
+                            (
+                                summary.dataset.name,
+                                task,
+                                row.metric,
+                                row.group,
+                                subset,
+                                score,
+                                low,
+                                high,
+                                cell.n,
+                            ),
+                            strict=True,
+                        )
+                    )
+                )
+    return out
+
+
+def csv_text(summary: RunSummary) -> str:
+    """The tidy CSV as text (header :data:`CSV_COLUMNS`, ``\\n`` line ends).
+
+    Example:
+        >>> csv_text(summary).splitlines()[0]  # doctest: +SKIP
+        'dataset,task,metric,group,subset,score,ci_low,ci_high,n'
+    """
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(tidy_rows(summary))
+    return buf.getvalue()
+
+
+def write_csv(summary: RunSummary, path: str | Path) -> Path:
+    """Writes :func:`csv_text` to ``path`` and returns it."""
+    path = Path(path)
+    path.write_text(csv_text(summary), encoding="utf-8")
+    return path
