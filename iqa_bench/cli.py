@@ -69,6 +69,7 @@ def _run(args: argparse.Namespace, download: bool):
         skip_bad=args.skip_bad,
         workers=args.workers,
         progress=not args.quiet,
+        resize=args.resize,
     )
     return run_benchmark(
         args.dataset,
@@ -167,6 +168,12 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
     p.add_argument("--split", default="val", help="2AFC split (val or train)")
     p.add_argument("--download", action="store_true", help="download the dataset if missing")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--resize",
+        type=int,
+        default=None,
+        help="resize images to N x N before scoring (default: native resolution)",
+    )
     _add_stats_options(p)
 
 

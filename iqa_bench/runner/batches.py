@@ -9,13 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..datasets import JNDSample, TwoAFCSample
 from ..images import read_image_uint8
+from ..tasks import task_spec
 
 
 def image_fields(task: str) -> tuple[str, ...]:
     """Image attributes of a sample of ``task``, in the order they are batched."""
-    return ("ref", "p0", "p1") if task == "2afc" else ("p0", "p1")
+    return task_spec(task).images
 
 
 @dataclass
@@ -33,7 +33,7 @@ class DecodedBatch:
     failed: list[tuple[int, str, str]]
 
 
-def _decode_sample(sample: TwoAFCSample | JNDSample, fields: Sequence[str], skip_bad: bool):
+def _decode_sample(sample, fields: Sequence[str], skip_bad: bool):
     try:
         return [read_image_uint8(getattr(sample, f)) for f in fields], None
     except (ValueError, FileNotFoundError) as exc:
@@ -45,7 +45,7 @@ def _decode_sample(sample: TwoAFCSample | JNDSample, fields: Sequence[str], skip
 
 
 def decoded_batches(
-    samples: Sequence[TwoAFCSample | JNDSample],
+    samples: Sequence,
     positions: Sequence[int],
     task: str,
     batch_size: int,
@@ -99,9 +99,18 @@ def _group_by_size(decoded, fields, samples) -> Iterator[DecodedBatch]:
         yield DecodedBatch([p for p, _ in members], images, failed if i == 0 else [])
 
 
-def to_device(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [0, 1] on ``device``, converted there."""
+def to_device(images: np.ndarray, device: torch.device, resize: int | None = None) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [0, 1] on ``device``, converted there.
+
+    With ``resize``, images are resized to ``resize`` x ``resize`` (bilinear, antialiased) and
+    clamped back into [0, 1].
+    """
     tensor = torch.from_numpy(images)
     if device.type == "cuda":
         tensor = tensor.pin_memory().to(device, non_blocking=True)
-    return tensor.permute(0, 3, 1, 2).float().div_(255.0)
+    out = tensor.permute(0, 3, 1, 2).float().div_(255.0)
+    if resize is not None and tuple(out.shape[-2:]) != (resize, resize):
+        out = torch.nn.functional.interpolate(
+            out, size=(resize, resize), mode="bilinear", align_corners=False, antialias=True
+        ).clamp_(0.0, 1.0)
+    return out

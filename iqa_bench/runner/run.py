@@ -19,6 +19,7 @@ from tqdm import tqdm
 from ..config import metric_cards
 from ..datasets import Dataset, open_dataset
 from ..metrics import Metric, create_metric
+from ..tasks import task_spec
 from ..weights import WeightsUnavailableError
 from . import store
 from .batches import decoded_batches, image_fields, to_device
@@ -40,6 +41,9 @@ class RunOptions:
         skip_bad: Record undecodable samples as failed (NaN) instead of stopping.
         workers: Image-decoding threads.
         progress: Show progress bars on stderr.
+        resize: Resize every image to ``resize`` x ``resize`` (bilinear, antialiased) before
+            scoring, the convention some MOS papers use; None = native resolution (default).
+            Changes the numbers, so it is part of the results' fingerprint and the manifest.
     """
 
     device: str | None = None
@@ -49,6 +53,7 @@ class RunOptions:
     skip_bad: bool = False
     workers: int = 2
     progress: bool = True
+    resize: int | None = None
 
 
 @dataclass
@@ -136,13 +141,12 @@ def _embed(metric: Metric, tensors: dict[str, torch.Tensor], field: str, cache: 
 
 
 def _score(metric: Metric, tensors: dict[str, torch.Tensor], task: str, autocast, cache: dict):
+    """One score array per compared pair of the task (a 2AFC reference is embedded once)."""
     with autocast():
-        if task == "2afc":
-            ref = _embed(metric, tensors, "ref", cache)
-            d0 = metric.compare(ref, _embed(metric, tensors, "p0", cache))
-            return [d0, metric.compare(ref, _embed(metric, tensors, "p1", cache))]
-        p0, p1 = _embed(metric, tensors, "p0", cache), _embed(metric, tensors, "p1", cache)
-        return [metric.compare(p0, p1)]
+        return [
+            metric.compare(_embed(metric, tensors, a, cache), _embed(metric, tensors, b, cache))
+            for a, b in task_spec(task).pairs
+        ]
 
 
 def _score_with_backoff(metric, tensors, task, autocast, cache) -> list[np.ndarray]:
@@ -198,6 +202,7 @@ class _TaskRun:
                     "dataset": dataset_fp,
                     "ids": store.ids_digest(self.ids),
                     "dtype": opts.dtype,
+                    "resize": opts.resize,
                 }
             )
             for name, m in metrics.items()
@@ -280,7 +285,9 @@ class _TaskRun:
             self.decode_s += time.perf_counter() - t0
             failed += batch.failed
             if batch.positions:
-                tensors = {k: to_device(v, self.device) for k, v in batch.images.items()}
+                tensors = {
+                    k: to_device(v, self.device, self.opts.resize) for k, v in batch.images.items()
+                }
                 shared: dict = {}  # embeddings of this batch, by (embedding_key, image field)
                 for name in names:
                     metric = self.metrics[name]
@@ -370,6 +377,7 @@ def run_benchmark(
         "synthetic": bool(ds.synthetic),
         "root": str(ds.root),
         "split": ds.split,
+        "mos_higher_is_better": getattr(ds, "mos_higher_is_better", None),
         "description": ds.card.description if ds.card else "",
         "source": ds.card.source if ds.card else "",
     }
@@ -385,6 +393,7 @@ def run_benchmark(
         "device": str(device),
         "dtype": opts.dtype,
         "batch_size": opts.batch_size,
+        "resize": opts.resize,
         "world_size": ctx.world_size,
         "tasks": {},
         "metrics": {name: metric_record(m) for name, m in built.items()},

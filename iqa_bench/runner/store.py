@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-SCORE_FIELDS = {"2afc": ("d0", "d1"), "jnd": ("d",)}
-JUDGMENT_FIELD = {"2afc": "h", "jnd": "same"}
+from ..tasks import TASKS
+
+SCORE_FIELDS = {name: spec.scores for name, spec in TASKS.items()}
+JUDGMENT_FIELD = {name: spec.judgment for name, spec in TASKS.items()}
 
 
 def fingerprint(payload: dict) -> str:
