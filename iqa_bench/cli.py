@@ -70,6 +70,8 @@ def _run(args: argparse.Namespace, download: bool):
         workers=args.workers,
         progress=not args.quiet,
         resize=args.resize,
+        decode_cache=not args.no_decode_cache,
+        reuse=not args.recompute,
     )
     return run_benchmark(
         args.dataset,
@@ -168,6 +170,16 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
     p.add_argument("--split", default="val", help="2AFC split (val or train)")
     p.add_argument("--download", action="store_true", help="download the dataset if missing")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--no-decode-cache",
+        action="store_true",
+        help="do not keep decoded images in the cache (decode the image files every run)",
+    )
+    p.add_argument(
+        "--recompute",
+        action="store_true",
+        help="recompute every score instead of reusing finished results in --out",
+    )
     p.add_argument(
         "--resize",
         type=int,

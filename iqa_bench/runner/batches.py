@@ -114,3 +114,33 @@ def to_device(images: np.ndarray, device: torch.device, resize: int | None = Non
             out, size=(resize, resize), mode="bilinear", align_corners=False, antialias=True
         ).clamp_(0.0, 1.0)
     return out
+
+
+def merge_batches(
+    batches: Sequence[DecodedBatch],
+) -> tuple[list[int], dict[str, np.ndarray], list] | None:
+    """One chunk's batches as (positions, stacked images, failed); None when sizes differ."""
+    with_images = [b for b in batches if b.positions]
+    failed = [list(f) for b in batches for f in b.failed]
+    if not with_images:
+        return [], {}, failed
+    fields = list(with_images[0].images)
+    shapes = {b.images[fields[0]].shape[1:] for b in with_images}
+    if len(shapes) != 1:
+        return None
+    positions = [p for b in with_images for p in b.positions]
+    images = {f: np.concatenate([b.images[f] for b in with_images]) for f in fields}
+    return positions, images, failed
+
+
+def batches_from_arrays(
+    positions: list[int], images: dict[str, np.ndarray], failed: list, batch_size: int
+) -> Iterator[DecodedBatch]:
+    """Batches sliced from already decoded (e.g. memory-mapped) chunk arrays."""
+    failed = [tuple(f) for f in failed]
+    if not positions:
+        yield DecodedBatch([], {}, failed)
+        return
+    for i in range(0, len(positions), batch_size):
+        part = {f: np.array(a[i : i + batch_size]) for f, a in images.items()}  # off the memmap
+        yield DecodedBatch(list(positions[i : i + batch_size]), part, failed if i == 0 else [])

@@ -20,9 +20,17 @@ from ..config import metric_cards
 from ..datasets import Dataset, open_dataset
 from ..metrics import Metric, create_metric
 from ..tasks import task_spec
-from ..weights import WeightsUnavailableError
+from ..weights import WeightsUnavailableError, cache_dir
 from . import store
-from .batches import decoded_batches, image_fields, to_device
+from .batches import (
+    DecodedBatch,
+    batches_from_arrays,
+    decoded_batches,
+    image_fields,
+    merge_batches,
+    to_device,
+)
+from .decode_cache import DecodeCache
 from .distributed import DistContext, dist_context
 from .provenance import environment_info, new_run_id, now_iso, package_info
 
@@ -44,6 +52,9 @@ class RunOptions:
         resize: Resize every image to ``resize`` x ``resize`` (bilinear, antialiased) before
             scoring, the convention some MOS papers use; None = native resolution (default).
             Changes the numbers, so it is part of the results' fingerprint and the manifest.
+        decode_cache: Keep decoded images in ``<cache>/decoded`` (memory-mapped uint8) so later
+            runs skip PNG decoding.
+        reuse: Reuse finished per-sample results in the run directory (False recomputes).
     """
 
     device: str | None = None
@@ -54,6 +65,8 @@ class RunOptions:
     workers: int = 2
     progress: bool = True
     resize: int | None = None
+    decode_cache: bool = True
+    reuse: bool = True
 
 
 @dataclass
@@ -209,11 +222,14 @@ class _TaskRun:
         }
         self.timings = {name: 0.0 for name in metrics}
         self.decode_s = 0.0
+        self.decode_cache_hits = 0
         self.failed: dict[int, tuple[str, str]] = {}
 
     def run(self, log) -> None:
         pending = [
-            n for n in self.metrics if not store.has_final(self.run_dir, n, self.task, self.fps[n])
+            n
+            for n in self.metrics
+            if not (self.opts.reuse and store.has_final(self.run_dir, n, self.task, self.fps[n]))
         ]
         for name in set(self.metrics) - set(pending):
             for pos in store.load_final_failures(self.run_dir, name, self.task):
@@ -235,7 +251,11 @@ class _TaskRun:
             chunk_fps = {name: f"{self.fps[name]}:{index}:{size}" for name in pending}
             todo = []
             for name in pending:
-                cached = store.load_chunk(self.run_dir, name, self.task, index, chunk_fps[name])
+                cached = (
+                    store.load_chunk(self.run_dir, name, self.task, index, chunk_fps[name])
+                    if self.opts.reuse
+                    else None
+                )
                 if cached is None:
                     todo.append(name)
                     continue
@@ -269,11 +289,17 @@ class _TaskRun:
                     self.run_dir, name, self.task, self.fps[name], self.ids, values[name]
                 )
 
-    def _score_chunk(self, names, start, stop):
-        positions = list(range(start + self.ctx.rank, stop, self.ctx.world_size))
-        local = {name: {f: {} for f in self.fields} for name in names}
-        failed = []
-        t0 = time.perf_counter()
+    def _batches(self, positions: list[int]):
+        """Decoded batches of ``positions``: from the decoded-image cache, or decoded and cached."""
+        fields = image_fields(self.task)
+        cache = DecodeCache(cache_dir() / "decoded") if self.opts.decode_cache else None
+        key = cache.key(self.task, self.samples, positions, fields) if cache else ""
+        hit = cache.load(key) if cache else None
+        if hit is not None:
+            self.decode_cache_hits += 1
+            yield from batches_from_arrays(*hit, self.opts.batch_size)
+            return
+        kept: list[DecodedBatch] = []
         for batch in decoded_batches(
             self.samples,
             positions,
@@ -282,6 +308,19 @@ class _TaskRun:
             self.opts.skip_bad,
             self.opts.workers,
         ):
+            kept.append(batch)
+            yield batch
+        if cache is not None:
+            merged = merge_batches(kept)
+            if merged is not None:
+                cache.save(key, *merged)
+
+    def _score_chunk(self, names, start, stop):
+        positions = list(range(start + self.ctx.rank, stop, self.ctx.world_size))
+        local = {name: {f: {} for f in self.fields} for name in names}
+        failed = []
+        t0 = time.perf_counter()
+        for batch in self._batches(positions):
             self.decode_s += time.perf_counter() - t0
             failed += batch.failed
             if batch.positions:
@@ -402,7 +441,7 @@ def run_benchmark(
         "timings": {},
     }
     manifest["metrics"].update({n: skipped_record(n, r) for n, r in skipped.items()})
-    decode_s = 0.0
+    decode_s, cache_hits = 0.0, 0
     for task in ds.tasks():
         task_run = _TaskRun(ds, task, built, run_dir, opts, device, ctx, dataset_fp)
         subsets: dict[str, int] = {}
@@ -413,6 +452,7 @@ def run_benchmark(
             store.write_judgments(run_dir, task, task_run.samples)
         task_run.run(log)
         decode_s += task_run.decode_s
+        cache_hits += task_run.decode_cache_hits
         for name, seconds in task_run.timings.items():
             manifest["metrics"][name]["timings"][task] = round(seconds, 4)
         manifest["failed_samples"] += [
@@ -427,6 +467,7 @@ def run_benchmark(
     manifest["timings"] = {
         "total_s": round(time.perf_counter() - t_start, 3),
         "decode_s": round(decode_s, 3),
+        "decode_cache_chunks_reused": cache_hits,
     }
     if manifest["failed_samples"]:
         log(f"{len(manifest['failed_samples'])} samples failed and are recorded in the manifest")

@@ -1,0 +1,78 @@
+"""Wall time of the whole metric table on a BAPPS-val-sized set, cold and warm decoded-image cache.
+
+    python benchmarks/full_table.py --scale 1.0     # 36,344 triplets + 9,600 JND pairs
+    python benchmarks/full_table.py --scale 0.05 --metrics l2,psnr,ssim,lpips-alex
+
+Three runs of ``iqa-bench run`` on the same generated set, each into a fresh run folder:
+cold (empty decoded-image cache: PNGs decoded and cached), warm (decoded images read from the
+memory-mapped cache, every score recomputed), and rerun (finished results reused). Prints their
+wall times and ratios. Weights as in ``_data.weights_folder`` (VGG16 random when absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from benchmarks._data import make_val_like, weights_folder  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of BAPPS val size")
+    parser.add_argument("--metrics", default="all", help="comma-separated names, or all")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--dtype", default="fp32")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        os.environ["IQA_BENCH_WEIGHTS"] = str(weights_folder(tmp / "weights"))
+        os.environ["IQA_BENCH_CACHE"] = str(tmp / "cache")
+        os.environ["IQA_BENCH_OFFLINE"] = "1"
+        from iqa_bench.runner import RunOptions, run_benchmark
+
+        t0 = time.perf_counter()
+        root = make_val_like(tmp / "bapps", args.scale)
+        print(f"generated in {time.perf_counter() - t0:.1f} s")
+        metrics = "all" if args.metrics == "all" else args.metrics.split(",")
+        times = {}
+        for label, reuse, out in (("cold", True, "a"), ("warm", False, "b"), ("rerun", True, "b")):
+            opts = RunOptions(
+                batch_size=args.batch_size,
+                device=args.device,
+                dtype=args.dtype,
+                progress=False,
+                reuse=reuse,
+            )
+            t0 = time.perf_counter()
+            result = run_benchmark(str(root), metrics, tmp / out, opts, log=lambda m: None)
+            times[label] = time.perf_counter() - t0
+            m = result.manifest
+            print(
+                f"{label:>5}: {times[label]:7.1f} s  (decode {m['timings']['decode_s']:.1f} s, "
+                f"cache chunks reused {m['timings']['decode_cache_chunks_reused']}, "
+                f"{sum(1 for v in m['metrics'].values() if v['status'] == 'ok')} metrics, "
+                f"device {m['device']})"
+            )
+        n = {t: v["n"] for t, v in result.manifest["tasks"].items()}
+        print(
+            f"samples {n}; warm/cold speed-up x{times['cold'] / times['warm']:.2f}, "
+            f"rerun x{times['cold'] / times['rerun']:.1f}"
+        )
+        print(json.dumps({"samples": n, **{k: round(v, 2) for k, v in times.items()}}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Images per second of LPIPS per trunk: iqa-bench against the reference ``lpips`` package.
+
+    python benchmarks/throughput.py --rounds 5
+
+For each trunk (alex, squeeze, vgg16) and size (64x64, 256x256), at equal batch size in the same
+process, the two implementations are timed in alternating rounds on the same tensors (so drifting
+machine load hits both), and the median per-round ratio is printed, for two workloads:
+
+- ``pair``: ``d(x, y)`` for a batch of image pairs (images/s counts both images);
+- ``2afc``: ``d(ref, p0)`` and ``d(ref, p1)`` per triplet, as the benchmark loop scores BAPPS
+  (the reference calls its metric twice; iqa-bench embeds ``ref`` once).
+
+iqa-bench runs as its runner does (channels-last trunk, inference mode, no input checks); the
+reference runs under ``torch.no_grad`` with ``normalize=True``. ``torchmetrics``' LPIPS is timed too
+when installed. On CUDA the achieved TFLOP/s of the trunk passes is printed against ``--peak-tflops``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+warnings.filterwarnings("ignore", category=UserWarning)
+
+NETS = {
+    "alex": ("alex", "lpips-alex"),
+    "squeeze": ("squeeze", "lpips-squeeze"),
+    "vgg16": ("vgg", "lpips-vgg"),
+}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn, device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def _reference(net: str, ours, device: torch.device):
+    import lpips
+
+    ref = lpips.LPIPS(net=net, pnet_rand=True, verbose=False).eval().to(device)
+    state = ours.trunk.trunk_state_dict()
+    ref.net.load_state_dict(
+        {k: state[re.sub(r"^slice\d+\.", "features.", k)] for k in ref.net.state_dict()}
+    )
+    return ref
+
+
+def _torchmetrics(net: str, device: torch.device):
+    try:
+        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+    except ImportError:
+        return None
+    try:
+        return LearnedPerceptualImagePatchSimilarity(net_type=net, normalize=True).to(device).eval()
+    except Exception as exc:  # its own weight download fails offline
+        print(f"  torchmetrics LPIPS unavailable: {exc}")
+        return None
+
+
+def _trunk_flops(ours, x: torch.Tensor) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        ours.embed(x)
+    return counter.get_total_flops()
+
+
+def _workloads(ref, ours, tm, x, p0, p1, batch: int) -> dict:
+    """mode -> (reference call, iqa-bench call, torchmetrics call or None, images per call)."""
+
+    def ours_2afc():
+        e = ours.embed(x)
+        return ours.compare(e, ours.embed(p0)), ours.compare(e, ours.embed(p1))
+
+    return {
+        "pair": (
+            lambda: ref(x, p0, normalize=True),
+            lambda: ours(x, p0),
+            (lambda: tm(x, p0)) if tm else None,
+            2 * batch,
+        ),
+        "2afc": (
+            lambda: (ref(x, p0, normalize=True), ref(x, p1, normalize=True)),
+            ours_2afc,
+            (lambda: (tm(x, p0), tm(x, p1))) if tm else None,
+            3 * batch,
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-64", type=int, default=50, help="batch size at 64x64")
+    parser.add_argument("--batch-256", type=int, default=8, help="batch size at 256x256")
+    parser.add_argument("--trunks", default="alex,squeeze,vgg16")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="device peak for the dtype used (e.g. 67 for H100 SXM fp32)",
+    )
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    os.environ.setdefault("IQA_BENCH_OFFLINE", "1")
+    import tempfile
+
+    import iqa_bench
+    from benchmarks._data import weights_folder
+
+    tmp = tempfile.mkdtemp()
+    os.environ["IQA_BENCH_WEIGHTS"] = str(weights_folder(Path(tmp) / "weights"))
+    print(f"device {device}, torch threads {torch.get_num_threads()}, rounds {args.rounds}")
+    rows = []
+    for trunk in args.trunks.split(","):
+        net, name = NETS[trunk]
+        ours = iqa_bench.create_metric(name, device=device)
+        ours.check_inputs = False
+        ours.use_channels_last()
+        ref = _reference(net, ours, device)
+        tm = _torchmetrics(net, device)
+        for size, batch in ((64, args.batch_64), (256, args.batch_256)):
+            g = torch.Generator().manual_seed(0)
+            x, p0, p1 = (torch.rand(batch, 3, size, size, generator=g).to(device) for _ in range(3))
+            work = _workloads(ref, ours, tm, x, p0, p1, batch)
+            for mode, (f_ref, f_ours, f_tm, images) in work.items():
+                with torch.inference_mode():
+                    f_ref(), f_ours()  # warm-up (allocators, cuDNN/oneDNN algorithm choice)
+                    t_ref, t_ours, t_tm = [], [], []
+                    for _ in range(args.rounds):
+                        t_ref.append(_timed(f_ref, device))
+                        t_ours.append(_timed(f_ours, device))
+                        if f_tm:
+                            t_tm.append(_timed(f_tm, device))
+                ratio = statistics.median(r / o for r, o in zip(t_ref, t_ours))
+                row = {
+                    "trunk": trunk,
+                    "size": size,
+                    "batch": batch,
+                    "mode": mode,
+                    "ref_img_s": round(images / statistics.median(t_ref), 1),
+                    "iqa_img_s": round(images / statistics.median(t_ours), 1),
+                    "ratio": round(ratio, 2),
+                }
+                if t_tm:
+                    row["torchmetrics_img_s"] = round(images / statistics.median(t_tm), 1)
+                if device.type == "cuda":
+                    passes = 3 if mode == "2afc" else 2
+                    flops = _trunk_flops(ours, x) * passes
+                    row["iqa_tflops"] = round(flops / statistics.median(t_ours) / 1e12, 2)
+                    if args.peak_tflops:
+                        row["of_peak"] = round(row["iqa_tflops"] / args.peak_tflops, 3)
+                rows.append(row)
+                print(
+                    f"{trunk:>7} {size:>3}px b{batch:<3} {mode:<4}  reference {row['ref_img_s']:>8} img/s"
+                    f"  iqa-bench {row['iqa_img_s']:>8} img/s  ratio x{ratio:.2f}"
+                    + (f"  torchmetrics {row['torchmetrics_img_s']}" if t_tm else "")
+                    + (f"  {row['iqa_tflops']} TFLOP/s" if "iqa_tflops" in row else "")
+                )
+    print(json.dumps(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""A disk cache of decoded images, so later runs on a dataset skip PNG decoding entirely.
+
+Each runner chunk's decoded images are stored as uint8 ``.npy`` arrays (one per image field,
+shape (n, H, W, 3)) and read back memory-mapped. The key covers the task, the chunk's image
+paths and their sizes and modification times, so a changed file is decoded again. Chunks whose
+images differ in size are not cached (they are decoded each time).
+
+Example:
+    >>> cache = DecodeCache(Path("~/.cache/iqa-bench/decoded").expanduser())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+class DecodeCache:
+    """Decoded-image chunks under ``root``.
+
+    Args:
+        root: Cache folder (created on first save).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def key(
+        self, task: str, samples: Sequence, positions: Sequence[int], fields: Sequence[str]
+    ) -> str:
+        """Identity of a chunk: task, positions, image paths, file sizes and mtimes."""
+        digest = hashlib.sha256(task.encode())
+        for p in positions:
+            for field in fields:
+                path = str(getattr(samples[p], field))
+                try:
+                    st = os.stat(path)
+                    stamp = f"{st.st_size}:{st.st_mtime_ns}"
+                except OSError:
+                    stamp = "missing"
+                digest.update(f"{p}\0{path}\0{stamp}\n".encode())
+        return digest.hexdigest()
+
+    def _folder(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def load(self, key: str) -> tuple[list[int], dict[str, np.ndarray], list] | None:
+        """(positions, images by field (memory-mapped), failed) of a cached chunk, else None."""
+        folder = self._folder(key)
+        meta_path = folder / "meta.json"
+        if not meta_path.is_file():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            images = {f: np.load(folder / f"{f}.npy", mmap_mode="r") for f in meta["fields"]}
+        except (OSError, ValueError, KeyError):
+            return None  # a torn entry is decoded again, not trusted
+        failed = [tuple(item) for item in meta["failed"]]
+        return meta["positions"], images, failed
+
+    def save(
+        self, key: str, positions: list[int], images: dict[str, np.ndarray], failed: list
+    ) -> None:
+        """Store a chunk atomically (written to a temporary folder, then renamed)."""
+        folder = self._folder(key)
+        if folder.exists():
+            return
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))
+        try:
+            for field, array in images.items():
+                np.save(tmp / f"{field}.npy", np.ascontiguousarray(array))
+            meta = {"positions": positions, "fields": list(images), "failed": failed}
+            (tmp / "meta.json").write_text(json.dumps(meta))
+            os.replace(tmp, folder)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # a full disk costs speed, not the run

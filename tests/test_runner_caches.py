@@ -1,0 +1,94 @@
+"""Runner efficiency features: decoded-image cache, shared trunk embeddings, forced recompute."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import iqa_bench.runner.batches as batches_module
+from iqa_bench.runner import RunOptions, run_benchmark, store
+from tests.bapps_fixture import make_bapps_layout
+
+
+@pytest.fixture
+def bapps_root(tmp_path):
+    return make_bapps_layout(tmp_path / "bapps", twoafc={"cnn": 10}, jnd={"cnn": 5}, seed=2)
+
+
+def _opts(**kw) -> RunOptions:
+    return RunOptions(progress=False, batch_size=4, chunk_size=6, **kw)
+
+
+def test_second_run_reads_decoded_images_from_the_cache_without_decoding(
+    bapps_root, tmp_path, monkeypatch
+):
+    first = run_benchmark(str(bapps_root), ["l2"], tmp_path / "a", _opts(), log=lambda m: None)
+    assert first.manifest["timings"]["decode_cache_chunks_reused"] == 0
+
+    def no_decoding(path):
+        raise AssertionError(f"decoded {path} although it is cached")
+
+    monkeypatch.setattr(batches_module, "read_image_uint8", no_decoding)
+    second = run_benchmark(
+        str(bapps_root), ["l2", "psnr"], tmp_path / "b", _opts(), log=lambda m: None
+    )
+    assert second.manifest["timings"]["decode_cache_chunks_reused"] == 3  # 2 + 1 chunks of 6
+    for task, field in (("2afc", "d0"), ("2afc", "d1"), ("jnd", "d")):
+        a = np.load(store.final_path(first.run_dir, "l2", task))[field]
+        b = np.load(store.final_path(second.run_dir, "l2", task))[field]
+        assert np.array_equal(a, b)
+
+
+def test_a_changed_image_file_is_decoded_again(bapps_root, tmp_path):
+    run_benchmark(str(bapps_root), ["l2"], tmp_path / "a", _opts(), log=lambda m: None)
+    changed = bapps_root / "2afc" / "val" / "cnn" / "p0" / "000001.png"
+    other = bapps_root / "2afc" / "val" / "cnn" / "p1" / "000001.png"
+    changed.write_bytes(other.read_bytes())
+    result = run_benchmark(str(bapps_root), ["l2"], tmp_path / "b", _opts(), log=lambda m: None)
+    assert result.manifest["timings"]["decode_cache_chunks_reused"] == 2  # the edited chunk is not
+    d = np.load(store.final_path(result.run_dir, "l2", "2afc"))
+    assert d["d0"][1] == pytest.approx(d["d1"][1])
+
+
+def test_disabled_decode_cache_decodes_every_run(bapps_root, tmp_path):
+    run_benchmark(
+        str(bapps_root), ["l2"], tmp_path / "a", _opts(decode_cache=False), log=lambda m: None
+    )
+    again = run_benchmark(
+        str(bapps_root), ["l2"], tmp_path / "b", _opts(decode_cache=False), log=lambda m: None
+    )
+    assert again.manifest["timings"]["decode_cache_chunks_reused"] == 0
+
+
+def test_metrics_sharing_a_trunk_compute_it_once_per_image(bapps_root, tmp_path, monkeypatch):
+    import iqa_bench.metrics.lpips as lpips_module
+
+    calls = {"n": 0}
+    real = lpips_module.LPIPS.embed
+
+    def counting(self, x):
+        calls["n"] += x.shape[0]
+        return real(self, x)
+
+    monkeypatch.setattr(lpips_module.LPIPS, "embed", counting)
+    names = ["lpips-alex", "lpips-alex-baseline"]
+    shared = run_benchmark(str(bapps_root), names, tmp_path / "shared", _opts(), log=lambda m: None)
+    assert calls["n"] == 3 * 10 + 2 * 5, "one trunk pass per image for both metrics"
+    calls["n"] = 0
+    alone = run_benchmark(
+        str(bapps_root), ["lpips-alex-baseline"], tmp_path / "alone", _opts(), log=lambda m: None
+    )
+    assert calls["n"] == 3 * 10 + 2 * 5
+    a = np.load(store.final_path(shared.run_dir, "lpips-alex-baseline", "2afc"))["d0"]
+    b = np.load(store.final_path(alone.run_dir, "lpips-alex-baseline", "2afc"))["d0"]
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_recompute_ignores_finished_results(bapps_root, tmp_path):
+    run = tmp_path / "run"
+    run_benchmark(str(bapps_root), ["l2"], run, _opts(), log=lambda m: None)
+    before = store.final_path(run, "l2", "2afc").stat().st_mtime_ns
+    messages: list[str] = []
+    run_benchmark(str(bapps_root), ["l2"], run, _opts(reuse=False), log=messages.append)
+    assert store.final_path(run, "l2", "2afc").stat().st_mtime_ns != before
+    assert not any("reusing" in m for m in messages)
