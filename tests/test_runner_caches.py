@@ -92,3 +92,31 @@ def test_recompute_ignores_finished_results(bapps_root, tmp_path):
     run_benchmark(str(bapps_root), ["l2"], run, _opts(reuse=False), log=messages.append)
     assert store.final_path(run, "l2", "2afc").stat().st_mtime_ns != before
     assert not any("reusing" in m for m in messages)
+
+
+def test_out_of_memory_halves_the_batch_until_it_fits(bapps_root, tmp_path, monkeypatch):
+    import torch
+
+    import iqa_bench.metrics.pixel as pixel
+
+    real = pixel.L2.compare
+    sizes: list[int] = []
+
+    def small_memory(self, ex, ey):
+        sizes.append(ex.shape[0])
+        if ex.shape[0] > 1:
+            raise torch.OutOfMemoryError("simulated: batch too large")
+        return real(self, ex, ey)
+
+    reference = run_benchmark(
+        str(bapps_root), ["l2"], tmp_path / "ref", _opts(), log=lambda m: None
+    )
+    monkeypatch.setattr(pixel.L2, "compare", small_memory)
+    result = run_benchmark(
+        str(bapps_root), ["l2"], tmp_path / "oom", _opts(decode_cache=False), log=lambda m: None
+    )
+    assert 4 in sizes and 2 in sizes and 1 in sizes
+    for task, field in (("2afc", "d0"), ("2afc", "d1"), ("jnd", "d")):
+        a = np.load(store.final_path(reference.run_dir, "l2", task))[field]
+        b = np.load(store.final_path(result.run_dir, "l2", task))[field]
+        assert np.array_equal(a, b)
