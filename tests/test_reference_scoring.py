@@ -19,8 +19,9 @@ from tests.conftest import weights_file
 @pytest.fixture(scope="module")
 def bapps(tmp_path_factory):
     root = tmp_path_factory.mktemp("bapps")
-    return make_bapps_layout(root, twoafc={"traditional": 23, "cnn": 14},
-                             jnd={"traditional": 17, "cnn": 12}, seed=11)
+    return make_bapps_layout(
+        root, twoafc={"traditional": 23, "cnn": 14}, jnd={"traditional": 17, "cnn": 12}, seed=11
+    )
 
 
 def _states() -> dict:
@@ -33,8 +34,9 @@ def test_runner_and_stats_equal_the_reference_scores(bapps, tmp_path, metric):
     states = _states() if metric == "lpips-alex" else {}
     os.environ.setdefault("TQDM_DISABLE", "1")
     want = score_reference(bapps, metric, states, batch_size=8, workers=0)
-    run_benchmark(str(bapps), [metric], tmp_path / "run", RunOptions(progress=False),
-                  log=lambda m: None)
+    run_benchmark(
+        str(bapps), [metric], tmp_path / "run", RunOptions(progress=False), log=lambda m: None
+    )
     run = load_run(tmp_path / "run")
     two, jnd = run.twoafc(metric), run.jnd(metric)
     # The reference holds judgments as float32 tensors (0.2 -> 0.20000000298...); given the same
