@@ -2,7 +2,8 @@
 
 A backbone is one registered :class:`BackboneSpec`: how to build the (randomly initialised) network,
 which modules to tap, where its ImageNet weights come from. Adding a trunk is one ``BACKBONES.add``
-call in one file.
+call in one file. Names ``torchvision:<model>`` and ``timm:<model>`` resolve lazily to zoo backbones
+(see :mod:`iqa_bench.zoo`); they declare no taps, so metrics must name them.
 
 Example:
     >>> spec = BACKBONES.get("alex")
@@ -13,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -43,12 +45,15 @@ class TrunkWeights:
 
     @property
     def features_file(self) -> str:
-        """File name of the features-only weights (as in ``../shared/weights``)."""
-        return f"{self.stem}-features.pth"
+        """File name of the kept weights: ``<stem>-features.pth`` (as in ``../shared/weights``), or
+        torchvision's own ``<stem>.pth`` when the whole checkpoint is kept (``keep_prefix=""``)."""
+        return f"{self.stem}-features.pth" if self.keep_prefix else f"{self.stem}.pth"
 
     @property
     def checkpoint_sha256_prefix(self) -> str:
-        return self.stem.rsplit("-", 1)[-1]
+        """Hex SHA-256 prefix promised by the checkpoint name ("" when the name promises none)."""
+        suffix = self.stem.rsplit("-", 1)[-1]
+        return suffix if re.fullmatch(r"[0-9a-f]{6,64}", suffix) else ""
 
 
 @dataclass(frozen=True)
@@ -56,11 +61,16 @@ class BackboneSpec:
     """A trunk that LPIPS-style metrics can tap.
 
     Attributes:
-        name: Registry name (``alex``, ``vgg16``, ``squeezenet1_1``).
+        name: Registry name (``alex``, ``vgg16``, ``squeezenet1_1``, ``torchvision:resnet18``).
         build: Returns the network with random weights (no download).
-        taps: Module names whose outputs are the features, in forward order.
+        taps: Module names whose outputs are the features, in forward order; empty when the
+            backbone declares none (zoo backbones), so a metric must give them.
         weights: ImageNet weights source, or None for trunks used untrained.
         lpips_name: Name of the trunk in the reference ``lpips`` package (for its linear weights).
+        mean, std: Input normalisation of [0, 1] RGB that the weights expect; None = ImageNet's
+            (for LPIPS v0.1 the reference ScalingLayer, which is the same mapping).
+        pretrained_state: For weights that do not come from a checkpoint URL (timm): returns
+            ``(state_dict, sha256)``; raises ``WeightsUnavailableError`` when unobtainable.
     """
 
     name: str
@@ -68,9 +78,36 @@ class BackboneSpec:
     taps: tuple[str, ...]
     weights: TrunkWeights | None = None
     lpips_name: str | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    pretrained_state: Callable[[], tuple[dict[str, torch.Tensor], str]] | None = None
 
 
-BACKBONES: Registry[BackboneSpec] = Registry("backbone")
+class BackboneRegistry(Registry[BackboneSpec]):
+    """Registered backbones, plus ``torchvision:<model>`` / ``timm:<model>`` resolved on demand."""
+
+    def get(self, name: str) -> BackboneSpec:
+        """The spec registered as ``name``, or the zoo backbone it names (see :mod:`iqa_bench.zoo`).
+
+        Raises:
+            ValueError: Unknown name (with suggestions and a hint about zoo names).
+        """
+        if name in self._items:
+            return self._items[name]
+        from .zoo import is_zoo_name, resolve_zoo_backbone
+
+        if is_zoo_name(name):
+            return resolve_zoo_backbone(name)
+        try:
+            return super().get(name)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} Any torchvision classification model works as torchvision:<model> "
+                "(e.g. torchvision:resnet18), and timm models as timm:<model> when timm is installed."
+            ) from None
+
+
+BACKBONES: BackboneRegistry = BackboneRegistry("backbone")
 
 _TV = "https://download.pytorch.org/models/"
 
@@ -115,11 +152,22 @@ BACKBONES.add(
 
 
 def _sequential_taps(model: nn.Module, taps: Sequence[str]) -> tuple[str, list[int]] | None:
-    """If every tap is ``<prefix>.<index>`` of one ``nn.Sequential``, return (prefix, indices)."""
+    """If every tap is ``<prefix>.<index>`` of one ``nn.Sequential`` that receives the network's
+    input, return (prefix, indices).
+
+    The input check is structural: the container must be the first child at every level of its
+    name (torchvision's ``features``), not e.g. timm's ``stages`` after a ``stem``.
+    """
     prefixes = {t.rpartition(".")[0] for t in taps}
     if len(prefixes) != 1:
         return None
     prefix = prefixes.pop()
+    parent = model
+    for part in prefix.split(".") if prefix else []:
+        first = next(iter(parent.named_children()), (None, None))
+        if first[0] != part:
+            return None
+        parent = first[1]
     try:
         container = model.get_submodule(prefix) if prefix else model
     except AttributeError:
@@ -132,22 +180,86 @@ def _sequential_taps(model: nn.Module, taps: Sequence[str]) -> tuple[str, list[i
         return None
 
 
+def candidate_taps(model: nn.Module, limit: int = 24) -> list[str]:
+    """Module names worth tapping: the network's children, with containers opened one level.
+
+    Example:
+        >>> candidate_taps(torchvision.models.resnet18())[:6]
+        ['conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2']
+    """
+    names: list[str] = []
+    for name, child in model.named_children():
+        grandchildren = list(child.named_children())
+        if isinstance(child, (nn.Sequential, nn.ModuleList)) and len(grandchildren) > 4:
+            names += [f"{name}.{sub}" for sub, _ in grandchildren]
+        else:
+            names.append(name)
+    return names[:limit]
+
+
+class _StopForward(Exception):
+    """Raised by the last tap's hook: nothing after it is needed."""
+
+
+class _HookExtractor(nn.Module):
+    """Tap outputs by forward hooks, for networks the FX tracer cannot trace (any ``nn.Module``)."""
+
+    def __init__(self, model: nn.Module, taps: Sequence[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.taps = tuple(taps)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+
+        def hook(name: str):
+            def fn(module, args, output):
+                out[name] = output.clone()  # a later in-place op must not change it
+                if len(out) == len(self.taps):
+                    raise _StopForward
+
+            return fn
+
+        handles = [self.model.get_submodule(t).register_forward_hook(hook(t)) for t in self.taps]
+        try:
+            self.model(x)
+        except _StopForward:
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        missing = [t for t in self.taps if t not in out]
+        if missing:
+            raise ValueError(
+                f"taps: module {missing[0]!r} never ran in the network's forward pass."
+            )
+        return out
+
+
 class TappedTrunk(nn.Module):
     """Runs a network up to its last tap and returns the tapped module outputs.
 
     Sequential trunks (torchvision ``features``) keep only the layers up to the last tap; any other
-    network goes through ``torchvision``'s FX feature extractor with the taps as return nodes.
+    network goes through ``torchvision``'s FX feature extractor with the taps as return nodes, or,
+    when FX cannot trace it, through forward hooks on the full network.
 
     Args:
         model: The full network (weights already loaded or random).
         taps: Module names to return, in forward order.
+
+    Raises:
+        ValueError: No taps, or a tap that is not a module of the network (with close matches and
+            a list of candidates).
     """
 
     def __init__(self, model: nn.Module, taps: Sequence[str]) -> None:
         super().__init__()
         self.taps = tuple(taps)
         if not self.taps:
-            raise ValueError("taps: need at least one module name to tap, got none.")
+            raise ValueError(
+                "taps: need at least one module name to tap, got none; candidates: "
+                f"{', '.join(candidate_taps(model))}."
+            )
         names = {name for name, _ in model.named_modules()}
         missing = [t for t in self.taps if t not in names]
         if missing:
@@ -155,7 +267,9 @@ class TappedTrunk(nn.Module):
 
             raise ValueError(
                 f"taps: module {missing[0]!r} is not in the network.{suggest(missing[0], list(names))}"
+                f" Candidates: {', '.join(candidate_taps(model))}."
             )
+        self._weights_module: nn.Module
         seq = _sequential_taps(model, self.taps)
         if seq is not None:
             prefix, indices = seq
@@ -178,7 +292,10 @@ class TappedTrunk(nn.Module):
 
             self.layers = None
             self.prefix = ""
-            self.extractor = create_feature_extractor(model, return_nodes=list(self.taps))
+            try:
+                self.extractor = create_feature_extractor(model, return_nodes=list(self.taps))
+            except Exception:  # untraceable control flow: fall back to hooks on the full network
+                self.extractor = _HookExtractor(model, self.taps)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if self.extractor is not None:
@@ -191,17 +308,23 @@ class TappedTrunk(nn.Module):
                 feats.append(x)
         return feats
 
+    def _target(self) -> nn.Module:
+        """The module whose state dict uses the original names (minus ``prefix``)."""
+        if self.layers is not None:
+            return self.layers
+        return (
+            self.extractor.model if isinstance(self.extractor, _HookExtractor) else self.extractor
+        )
+
     def trunk_state_dict(self) -> dict[str, torch.Tensor]:
         """State dict under the original module names (e.g. ``features.0.weight``)."""
-        if self.layers is None:
-            return {k: v for k, v in self.extractor.state_dict().items()}
         prefix = f"{self.prefix}." if self.prefix else ""
-        return {prefix + k: v for k, v in self.layers.state_dict().items()}
+        return {prefix + k: v for k, v in self._target().state_dict().items()}
 
     def load_trunk_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Load weights named as in the full network; every kept tensor must be present."""
         prefix = f"{self.prefix}." if self.prefix else ""
-        target = self.layers if self.layers is not None else self.extractor
+        target = self._target()
         local = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         expected = set(target.state_dict())
         missing = sorted(expected - set(local))
@@ -212,28 +335,53 @@ class TappedTrunk(nn.Module):
             )
         target.load_state_dict({k: v for k, v in local.items() if k in expected})
 
-    def channels(self) -> list[int]:
-        """Channel count of each tap, found by a dry run on the meta device."""
+    def channels(self, size: int = 224) -> list[int]:
+        """Channel count of each tap, found by a dry run on the meta device.
+
+        Raises:
+            ValueError: A tap whose output is not an (N, C, H, W) feature map.
+        """
         import copy
 
-        meta = copy.deepcopy(self).to("meta")
+        meta = copy.deepcopy(self).to("meta").eval()
         with torch.no_grad():
-            return [f.shape[1] for f in meta(torch.empty(1, 3, 224, 224, device="meta"))]
+            try:
+                feats = meta(torch.empty(1, 3, size, size, device="meta"))
+            except (RuntimeError, NotImplementedError):  # needs real values (data-dependent flow)
+                device = next((p.device for p in self.parameters()), torch.device("cpu"))
+                was_training = self.training
+                feats = self.eval()(torch.zeros(1, 3, size, size, device=device))
+                self.train(was_training)
+        for tap, f in zip(self.taps, feats):
+            if not isinstance(f, torch.Tensor) or f.ndim != 4:
+                shape = tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__
+                raise ValueError(
+                    f"taps: {tap!r} outputs {shape}, not an (N, C, H, W) feature map; tap "
+                    "convolutional stages (token sequences of transformers are not supported)."
+                )
+        return [f.shape[1] for f in feats]
 
 
 @cache
 def min_input_size(backbone: str, taps: tuple[str, ...] | None = None) -> int:
-    """Smallest square side the trunk accepts (every tap non-empty), by dry runs on meta tensors."""
+    """Smallest square side the trunk accepts (every tap non-empty), by dry runs on meta tensors
+    (on the CPU for networks whose forward needs real values)."""
     spec = BACKBONES.get(backbone)
     with torch.device("meta"):
-        trunk = TappedTrunk(spec.build(), taps or spec.taps)
+        trunk = TappedTrunk(spec.build(), taps or spec.taps).eval()
+    device = "meta"
+    try:
+        with torch.no_grad():
+            trunk(torch.empty(1, 3, 224, 224, device="meta"))
+    except (RuntimeError, NotImplementedError):  # needs real values: probe on the CPU instead
+        trunk, device = TappedTrunk(spec.build(), taps or spec.taps).eval(), "cpu"
 
     def works(size: int) -> bool:
         try:
             with torch.no_grad():
-                feats = trunk(torch.empty(1, 3, size, size, device="meta"))
+                feats = trunk(torch.zeros(1, 3, size, size, device=device))
             return all(f.shape[-1] > 0 and f.shape[-2] > 0 for f in feats)
-        except RuntimeError:
+        except (RuntimeError, ValueError):  # too small for a kernel, a pooling or a norm layer
             return False
 
     lo, hi = 1, 1024

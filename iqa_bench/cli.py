@@ -1,4 +1,5 @@
-"""Command-line interface: ``iqa-bench list | score | run | report | download | bench | compare``."""
+"""Command-line interface: ``iqa-bench list | score | run | report | download | bench | compare |
+train-lin | backbones``."""
 
 from __future__ import annotations
 
@@ -133,6 +134,150 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_plugins(func):
+    """Wrap a command so that plugins (``--plugin``, ``IQA_BENCH_PLUGINS``) load before it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        from .plugins import load_plugins
+
+        load_plugins(getattr(args, "plugin", None) or ())
+        return func(args)
+
+    return run
+
+
+def _with_metric_cards(func):
+    """Wrap ``run``/``bench``: register ``--metric-card`` files and add them to ``--metrics``."""
+
+    def run(args: argparse.Namespace) -> int:
+        from .config import load_metric_card_file
+
+        names = [load_metric_card_file(path).name for path in args.metric_card or []]
+        wanted = _split_metrics(args.metrics)
+        if names and wanted != "all":  # "all" already includes registered cards
+            args.metrics = ",".join([*wanted, *[n for n in names if n not in wanted]])
+        return func(args)
+
+    return run
+
+
+def _cmd_train_lin(args: argparse.Namespace) -> int:
+    from .training import TrainLinConfig, train_lin
+
+    taps = tuple(t.strip() for t in args.taps.split(",") if t.strip()) if args.taps else None
+    config = TrainLinConfig(
+        backbone=args.backbone,
+        taps=taps,
+        version=args.version,
+        pretrained=not args.no_pretrained,
+        dataset=args.dataset,
+        split=args.split,
+        data_root=args.data_root,
+        val_split=args.val_split,
+        lr=args.lr,
+        beta1=args.beta1,
+        batch_size=args.batch_size,
+        n_epochs=args.epochs,
+        n_epochs_decay=args.epochs_decay,
+        chn_mid=args.chn_mid,
+        init=args.init,
+        dropout=args.dropout,
+        features=args.features,
+        seed=args.seed,
+        device=args.device,
+        feature_batch_size=args.feature_batch_size,
+        workers=args.workers,
+        resize=args.resize,
+        cache_dir=args.cache_dir,
+    )
+    result = train_lin(config, args.out, resume=args.resume, progress=not args.quiet)
+    last = result.manifest["history"][-1]
+    print(f"weights:  {result.outputs.weights}")
+    print(f"manifest: {result.outputs.manifest}")
+    print(f"card:     {result.outputs.card}")
+    print(
+        f"train 2AFC {last['train_2afc']:.4f}"
+        + (
+            f", held-out 2AFC {last['val_2afc']:.4f} (unweighted baseline "
+            f"{result.manifest['val']['baseline_2afc']:.4f})"
+            if last.get("val_2afc") is not None
+            else ""
+        )
+    )
+    print(f"evaluate: iqa-bench run --metric-card {result.outputs.card} --dataset {args.dataset}")
+    return 0
+
+
+def _cmd_backbones(args: argparse.Namespace) -> int:
+    from .backbones import BACKBONES
+
+    if not args.name:
+        for name in BACKBONES:
+            spec = BACKBONES.get(name)
+            print(f"{name}: taps {', '.join(spec.taps) or '(none declared)'}")
+        print(
+            "\nAlso: torchvision:<model> (any torchvision classification model) and timm:<model> "
+            "(with timm installed); `iqa-bench backbones torchvision:resnet18` lists its modules."
+        )
+        return 0
+    from .zoo import describe_backbone
+
+    rows = describe_backbone(args.name, size=args.size, depth=args.depth)
+    width = max((len(r[0]) for r in rows), default=6)
+    print(f"{'module':<{width}}  {'type':<22} output shape at {args.size}x{args.size}")
+    for module, kind, shape in rows:
+        print(f"{module:<{width}}  {kind:<22} {shape if shape is not None else '-'}")
+    return 0
+
+
+def _add_train_lin_parser(sub) -> None:
+    p = sub.add_parser(
+        "train-lin",
+        help="learn LPIPS linear weights for a backbone on 2AFC judgments (frozen trunk)",
+        description="Train per-channel LPIPS weights as the LPIPS paper does (frozen trunk, "
+        "ranking network, BCE against the human fraction, Adam; weights clamped >= 0). Writes "
+        "OUT (.pth), a manifest (.json), a metric card (.yaml) and per-epoch checkpoints.",
+    )
+    p.add_argument("--backbone", default="alex", help="alex, vgg16, torchvision:resnet18, ...")
+    p.add_argument("--taps", default=None, help="comma-separated module names (zoo backbones)")
+    p.add_argument("--version", default="0.1", choices=["0.1", "0.0"], help="LPIPS input scaling")
+    p.add_argument("--no-pretrained", action="store_true", help="random trunk (smoke tests)")
+    p.add_argument("--dataset", default="bapps", help="dataset card name or BAPPS-layout path")
+    p.add_argument("--split", default="train", help="2AFC split to train on (default train)")
+    p.add_argument("--val-split", default=None, help="held-out 2AFC split scored every epoch")
+    p.add_argument("--data-root", default=None, help="data root (default $IQA_BENCH_DATA)")
+    p.add_argument("--out", required=True, help="weights file to write, e.g. runs/alex-lin.pth")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (paper 1e-4)")
+    p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 (paper 0.5)")
+    p.add_argument("--batch-size", type=int, default=50, help="triplets per step (paper 50)")
+    p.add_argument("--epochs", type=int, default=5, help="epochs at the initial rate (paper 5)")
+    p.add_argument("--epochs-decay", type=int, default=5, help="epochs decaying to 0 (paper 5)")
+    p.add_argument("--chn-mid", type=int, default=32, help="ranking network width (paper 32)")
+    p.add_argument("--init", default="random", choices=["random", "ones"], help="initial weights")
+    p.add_argument("--dropout", type=float, default=0.0, help="needs --features none")
+    p.add_argument(
+        "--features",
+        default="disk",
+        choices=["disk", "memory", "none"],
+        help="trunk features: cached on disk (default), in memory, or recomputed every batch",
+    )
+    p.add_argument("--cache-dir", default=None, help="feature cache (default <cache>/features)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and order")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if present)")
+    p.add_argument("--workers", type=int, default=2, help="image-decoding threads")
+    p.add_argument("--feature-batch-size", type=int, default=64, help="triplets per trunk batch")
+    p.add_argument("--resize", type=int, default=None, help="resize images to N x N first")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_train_lin)
+
+    p = sub.add_parser("backbones", help="list backbones, or the modules (taps) of one")
+    p.add_argument("name", nargs="?", default=None, help="e.g. alex or torchvision:resnet18")
+    p.add_argument("--depth", type=int, default=2, help="module name depth to list (default 2)")
+    p.add_argument("--size", type=int, default=224, help="dry-run input side (default 224)")
+    p.set_defaults(func=_cmd_backbones)
+
+
 def _add_stats_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--reports-dir", default="reports", help="root of report folders (default reports)"
@@ -147,7 +292,9 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
         "--dataset",
         required=default_dataset is None,
         default=default_dataset,
-        help="dataset card name (synthetic, bapps) or a path in BAPPS layout / CSV",
+        help="dataset card name (synthetic, bapps, nights, tid2013, kadid10k, csiq, live) or a "
+        "path: BAPPS layout, a study CSV (2AFC/JND, or MOS with ref,dist,mos|dmos), or an "
+        "extracted TID2013/KADID-10k/CSIQ/LIVE/NIGHTS folder",
     )
     p.add_argument("--metrics", default="all", help="comma-separated metric names, or all")
     p.add_argument("--out", default=None, help="run directory (default runs/<dataset>)")
@@ -226,11 +373,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("download", help="download (or generate) a dataset into the data root")
-    p.add_argument("name", help="dataset card name, e.g. bapps")
+    p.add_argument(
+        "name",
+        help="dataset card name, e.g. bapps, nights, tid2013, kadid10k (csiq, live: by hand)",
+    )
     p.add_argument("--parts", default=None, help="comma-separated parts (see the card)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--force", action="store_true", help="download again even if present")
     p.set_defaults(func=_cmd_download)
+
+    _add_train_lin_parser(sub)
+    for name in ("run", "bench"):
+        p = sub.choices[name]
+        p.add_argument(
+            "--metric-card",
+            action="append",
+            default=[],
+            metavar="YAML",
+            help="also score the metric of this card file (repeatable; e.g. from train-lin)",
+        )
+        p.set_defaults(func=_with_metric_cards(p.get_default("func")))
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="PY_OR_MODULE",
+        help="import a file or module that registers backbones/metric cards (also "
+        "$IQA_BENCH_PLUGINS); repeatable",
+    )
+    for p in sub.choices.values():
+        p.set_defaults(func=_with_plugins(p.get_default("func")))
     return parser
 
 

@@ -189,8 +189,8 @@ def _load_cards(kind: str, root: Path) -> dict[str, Any]:
 
 
 def metric_cards() -> dict[str, MetricCard]:
-    """All metric cards by name."""
-    return dict(_load_cards("metrics", cards_root()))
+    """All metric cards by name: the YAML cards, then those added by :func:`register_metric_card`."""
+    return {**_load_cards("metrics", cards_root()), **_REGISTERED_METRIC_CARDS}
 
 
 def dataset_cards() -> dict[str, DatasetCard]:
@@ -215,3 +215,73 @@ def load_metric_card(name: str) -> MetricCard:
 def load_dataset_card(name: str) -> DatasetCard:
     """The dataset card called ``name`` (``ValueError`` with suggestions if unknown)."""
     return _lookup(dataset_cards(), name, "dataset")
+
+
+# Metric cards added at run time (plugins, ``--metric-card`` files, trained weights); they behave
+# exactly like YAML cards in ``metrics/`` for the rest of the process.
+_REGISTERED_METRIC_CARDS: dict[str, MetricCard] = {}
+
+
+def register_metric_card(card: MetricCard | Mapping[str, Any], where: str = "card") -> MetricCard:
+    """Add a metric card for this process, as if it were a YAML file in ``metrics/``.
+
+    Registering an identical card again is a no-op, so a plugin imported twice is harmless.
+
+    Args:
+        card: A :class:`MetricCard` or the mapping a YAML card holds.
+        where: Where the mapping came from, for error messages.
+
+    Returns:
+        The registered card.
+
+    Raises:
+        ValueError: Invalid card, or its name is taken by a different card.
+
+    Example:
+        >>> register_metric_card({"name": "lpips-r18", "version": 1, "type": "lpips",
+        ...     "group": "deep-baseline", "description": "resnet18 features",
+        ...     "params": {"backbone": "torchvision:resnet18", "taps": ["layer1", "layer2"],
+        ...                "lpips": False}}).name
+        'lpips-r18'
+    """
+    if not isinstance(card, MetricCard):
+        card = from_mapping(MetricCard, card, where)
+    existing = metric_cards().get(card.name)
+    if existing is not None and existing != card:
+        raise ValueError(
+            f"{where}: metric {card.name!r} already exists with other settings; give the card "
+            "another name (and file name)."
+        )
+    _REGISTERED_METRIC_CARDS[card.name] = card
+    return card
+
+
+def unregister_metric_card(name: str) -> None:
+    """Remove a card added by :func:`register_metric_card` (YAML cards stay)."""
+    _REGISTERED_METRIC_CARDS.pop(name, None)
+
+
+def load_metric_card_file(path: str | os.PathLike[str]) -> MetricCard:
+    """Read a metric card YAML file from anywhere and register it (see :func:`register_metric_card`).
+
+    As in ``metrics/``, the card's ``name`` must equal the file stem.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Invalid YAML or card, a name that differs from the file stem, or a taken name.
+
+    Example:
+        >>> load_metric_card_file("runs/alex-lin.yaml").name  # doctest: +SKIP
+        'alex-lin'
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"metric card {path} does not exist; check the path.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc}).") from exc
+    card = from_mapping(MetricCard, data, str(path))
+    if card.name != path.stem:
+        raise ValueError(f"{path}: name {card.name!r} must equal the file name {path.stem!r}.")
+    return register_metric_card(card, str(path))

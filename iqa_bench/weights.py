@@ -7,6 +7,10 @@ Trunk weights are looked up in this order:
 3. download of torchvision's full checkpoint into the cache (progress bar, SHA-256 checked against the
    hash prefix in its name), cut down to the ``features.*`` tensors. ``IQA_BENCH_OFFLINE=1`` forbids it.
 
+Zoo backbones (``torchvision:<model>``) keep the whole checkpoint under torchvision's own file name
+``<stem>.pth`` (e.g. ``resnet18-f37072fd.pth``), so a torch hub folder
+(``~/.cache/torch/hub/checkpoints``) works as ``IQA_BENCH_WEIGHTS``; its SHA-256 prefix is checked.
+
 LPIPS linear layers come from the installed reference ``lpips`` package.
 
 Example:
@@ -64,6 +68,14 @@ def sha256_file(path: Path) -> str:
 
 
 def _check_features_hash(path: Path, weights: TrunkWeights) -> None:
+    prefix = weights.checkpoint_sha256_prefix
+    # A whole torchvision checkpoint: its name promises a SHA-256 prefix.
+    if not weights.keep_prefix and prefix and not sha256_file(path).startswith(prefix):
+        raise ValueError(
+            f"{path}: SHA-256 {sha256_file(path)} does not start with "
+            f"{weights.checkpoint_sha256_prefix} as its name promises; the file is corrupt or "
+            "another checkpoint. Delete it (or fix IQA_BENCH_WEIGHTS) and try again."
+        )
     if weights.features_sha256 and sha256_file(path) != weights.features_sha256:
         raise ValueError(
             f"{path}: SHA-256 {sha256_file(path)} does not match the expected "
@@ -113,8 +125,9 @@ def trunk_weights_path(weights: TrunkWeights, download: bool = True, progress: b
                     f"{weights.url}: SHA-256 {digest} does not start with "
                     f"{weights.checkpoint_sha256_prefix} as its name promises; refusing it."
                 )
-            extract_features(full, cached, weights.keep_prefix)
-            full.unlink(missing_ok=True)
+            if full != cached:  # keep_prefix "" keeps the whole checkpoint as it is
+                extract_features(full, cached, weights.keep_prefix)
+                full.unlink(missing_ok=True)
             _check_features_hash(cached, weights)
             return cached
         except (DownloadError, OSError) as exc:
@@ -122,12 +135,12 @@ def trunk_weights_path(weights: TrunkWeights, download: bool = True, progress: b
             reason = f"the download failed ({type(cause).__name__}: {cause})"
             _FAILED_DOWNLOADS[weights.url] = reason
     looked = ", ".join(str(p) for p in candidates)
+    cut = f"cut to its {weights.keep_prefix}* tensors" if weights.keep_prefix else "as downloaded"
     raise WeightsUnavailableError(
         f"trunk weights {weights.features_file} unavailable: not found in {looked} "
         f"({WEIGHTS_ENV}={local_dir or 'unset'}) and {reason}. "
         f"Fix: set {WEIGHTS_ENV} to a folder holding {weights.features_file}, or put "
-        f"{weights.url} (cut to its features.* tensors) at {cached}; online, iqa-bench does this "
-        "itself."
+        f"{weights.url} ({cut}) at {cached}; online, iqa-bench does this itself."
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -12,7 +13,59 @@ from ..config import MetricCard
 from ..functional import lpips_distance, lpips_distance_map, normalize_features
 from ..weights import load_lin_weights, lpips_lin_path, sha256_file
 from .base import METRIC_TYPES, Metric, autocast_off, check_pair
-from .trunk import build_trunk, normalise_input, register_normalisation, trunk_key, trunk_min_size
+from .trunk import (
+    build_trunk,
+    normalise_input,
+    register_normalisation,
+    spec_normalisation,
+    trunk_key,
+    trunk_min_size,
+)
+
+#: ``kind`` of the manifest ``iqa-bench train-lin`` writes beside its weights (``<stem>.json``).
+TRAIN_LIN_MANIFEST_KIND = "iqa-bench train-lin"
+
+
+def _check_trained_lin(
+    path: Path,
+    weights: list[torch.Tensor],
+    channels: list[int],
+    taps: tuple[str, ...],
+    config: LPIPSConfig,
+) -> None:
+    """Linear weights must fit the trunk; a train-lin manifest beside them must name the same
+    backbone, taps and version.
+
+    Raises:
+        ValueError: Naming the file, what differs and the fix.
+    """
+    got = [int(w.numel()) for w in weights]
+    if got != list(channels):
+        raise ValueError(
+            f"lin_weights: {path} has {got} channels per layer but backbone {config.backbone!r} "
+            f"with these taps gives {list(channels)}; use weights trained for this backbone/taps."
+        )
+    manifest = path.with_suffix(".json")
+    if not manifest.is_file():
+        return
+    try:
+        info = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(info, dict) or info.get("kind") != TRAIN_LIN_MANIFEST_KIND:
+        return
+    trunk = info.get("trunk") or {}
+    expected = {
+        "backbone": config.backbone,
+        "version": config.version,
+        "taps": list(taps),
+    }
+    for key, value in expected.items():
+        if key in trunk and trunk[key] != value:
+            raise ValueError(
+                f"lin_weights: {path} was trained with {key} {trunk[key]!r} (see {manifest}) but "
+                f"the metric uses {value!r}; set {key}: {trunk[key]!r} in the metric's params."
+            )
 
 
 @dataclass(frozen=True)
@@ -55,7 +108,8 @@ class LPIPS(Metric):
         super().__init__(config, card)
         self.spec, self.trunk, hashes = build_trunk(config.backbone, config.taps, config.pretrained)
         self.weight_hashes.update(hashes)
-        register_normalisation(self, f"lpips-v{config.version}")
+        kind, self._norm_key = spec_normalisation(self.spec, f"lpips-v{config.version}")
+        register_normalisation(self, kind, self.spec.mean, self.spec.std)
         n_layers = len(self.trunk.taps)
         self.n_lin = 0
         if config.lin_weights:
@@ -76,6 +130,8 @@ class LPIPS(Metric):
             path = None
         if path is not None:
             weights = load_lin_weights(path, n_layers)
+            if config.lin_weights:
+                _check_trained_lin(path, weights, self.trunk.channels(), self.trunk.taps, config)
             for k, w in enumerate(weights):
                 self.register_buffer(f"lin{k}", w)
             self.n_lin = len(weights)
@@ -92,7 +148,7 @@ class LPIPS(Metric):
 
     @property
     def embedding_key(self) -> tuple:
-        return trunk_key(self, "lpips-normalised", self.trunk.taps, f"lpips-v{self.config.version}")
+        return trunk_key(self, "lpips-normalised", self.trunk.taps, self._norm_key)
 
     def embed(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Unit-normalised float32 trunk features of a batch (reusable across comparisons)."""

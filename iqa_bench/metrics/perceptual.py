@@ -9,7 +9,14 @@ import torch
 
 from ..config import MetricCard
 from .base import METRIC_TYPES, Metric, autocast_off
-from .trunk import build_trunk, normalise_input, register_normalisation, trunk_key, trunk_min_size
+from .trunk import (
+    build_trunk,
+    normalise_input,
+    register_normalisation,
+    spec_normalisation,
+    trunk_key,
+    trunk_min_size,
+)
 
 
 @dataclass(frozen=True)
@@ -39,9 +46,10 @@ class Perceptual(Metric):
 
     def __init__(self, config: PerceptualConfig, card: MetricCard) -> None:
         super().__init__(config, card)
-        _, self.trunk, hashes = build_trunk(config.backbone, (config.layer,), config.pretrained)
+        spec, self.trunk, hashes = build_trunk(config.backbone, (config.layer,), config.pretrained)
         self.weight_hashes.update(hashes)
-        register_normalisation(self, "imagenet")
+        kind, self._norm_key = spec_normalisation(spec, "imagenet")
+        register_normalisation(self, kind, spec.mean, spec.std)
 
     @property
     def min_size(self) -> int:
@@ -49,7 +57,7 @@ class Perceptual(Metric):
 
     @property
     def embedding_key(self) -> tuple:
-        return trunk_key(self, "raw", self.trunk.taps, "imagenet")
+        return trunk_key(self, "raw", self.trunk.taps, self._norm_key)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(normalise_input(self, x))[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..backbones import BACKBONES, BackboneSpec, TappedTrunk, min_input_size
+from ..backbones import BACKBONES, BackboneSpec, TappedTrunk, candidate_taps, min_input_size
 from ..weights import load_trunk_state
 
 # Input normalisations, applied to [0, 1] images.
@@ -26,14 +26,25 @@ def build_trunk(
         WeightsUnavailableError: Pretrained weights requested but not obtainable.
     """
     spec = BACKBONES.get(backbone)
+    if not taps and not spec.taps:
+        with torch.device("meta"):
+            candidates = candidate_taps(spec.build())
+        raise ValueError(
+            f"taps: backbone {backbone!r} declares no taps, so the metric must name them (a list "
+            f"of module names in forward order); candidates: {', '.join(candidates)} "
+            f"(`iqa-bench backbones {backbone}` shows their output shapes)."
+        )
     trunk = TappedTrunk(spec.build(), taps or spec.taps)
     hashes: dict[str, str] = {}
     if pretrained:
-        if spec.weights is None:
+        if spec.weights is not None:
+            state, digest = load_trunk_state(spec.weights)
+        elif spec.pretrained_state is not None:
+            state, digest = spec.pretrained_state()
+        else:
             raise ValueError(
                 f"backbone {backbone!r} has no pretrained weights; set pretrained: false."
             )
-        state, digest = load_trunk_state(spec.weights)
         trunk.load_trunk_state_dict(state)
         hashes["trunk"] = digest
     trunk.eval()
@@ -45,23 +56,43 @@ def trunk_min_size(backbone: str, taps: tuple[str, ...] | None) -> int:
     return min_input_size(backbone, tuple(taps) if taps else None)
 
 
-def register_normalisation(module: torch.nn.Module, kind: str) -> None:
+def register_normalisation(
+    module: torch.nn.Module,
+    kind: str,
+    mean: tuple[float, ...] | None = None,
+    std: tuple[float, ...] | None = None,
+) -> None:
     """Attach ``shift``/``scale`` buffers mapping [0, 1] input to what the trunk expects.
 
     ``lpips-v0.1``: [-1, 1] then the reference ScalingLayer; ``lpips-v0.0``: [-1, 1] only (the
-    original release's unscaled input); ``imagenet``: torchvision's mean/std.
+    original release's unscaled input); ``imagenet``: torchvision's mean/std; ``custom``: the given
+    ``mean``/``std`` (a backbone's own, e.g. from its weights' transforms).
     """
     if kind == "imagenet":
         shift, scale, pm1 = _IMAGENET_MEAN, _IMAGENET_STD, False
+    elif kind == "custom" and mean is not None and std is not None:
+        shift, scale, pm1 = tuple(mean), tuple(std), False
     elif kind == "lpips-v0.1":
         shift, scale, pm1 = _LPIPS_SHIFT, _LPIPS_SCALE, True
     elif kind == "lpips-v0.0":
         shift, scale, pm1 = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), True
     else:
-        raise ValueError(f"input normalisation {kind!r}: use imagenet, lpips-v0.1 or lpips-v0.0.")
+        raise ValueError(
+            f"input normalisation {kind!r}: use imagenet, lpips-v0.1, lpips-v0.0 or custom "
+            "(custom needs mean and std)."
+        )
     module.register_buffer("shift", torch.tensor(shift).view(1, 3, 1, 1), persistent=False)
     module.register_buffer("scale", torch.tensor(scale).view(1, 3, 1, 1), persistent=False)
     module.to_pm1 = pm1
+
+
+def spec_normalisation(spec: BackboneSpec, default: str) -> tuple[str, str]:
+    """``(kind, key)`` of a trunk's input normalisation: the backbone's own mean/std when it declares
+    them (zoo backbones: from their weights' transforms), else ``default``; ``key`` identifies it in
+    embedding keys."""
+    if spec.mean is None or spec.std is None or default == "lpips-v0.0":
+        return default, default
+    return "custom", f"mean={tuple(spec.mean)},std={tuple(spec.std)}"
 
 
 def normalise_input(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,351 @@
+"""The ``train-lin`` loop: frozen trunk features -> linear weights, with checkpoints and a manifest.
+
+Example:
+    >>> from iqa_bench.training import TrainLinConfig, train_lin
+    >>> cfg = TrainLinConfig(backbone="alex", dataset="bapps", split="train")
+    >>> result = train_lin(cfg, "runs/alex-lin.pth")  # doctest: +SKIP
+    >>> result.outputs.card  # doctest: +SKIP
+    PosixPath('/.../runs/alex-lin.yaml')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..datasets import open_dataset
+from ..runner.batches import decoded_batches, to_device
+from ..runner.provenance import environment_info, now_iso, package_info
+from ..weights import cache_dir, sha256_file
+from .config import TrainLinConfig
+from .features import TripletFeatures, batch_means, feature_metric, triplet_features
+from .model import LinTrainer, learning_rate
+from .outputs import (
+    TrainOutputs,
+    clear_checkpoints,
+    load_checkpoint,
+    save_card,
+    save_checkpoint,
+    save_manifest,
+    save_weights,
+)
+
+DEVIATION_NO_DROPOUT = (
+    "no dropout: cached features are spatial means, so the reference's dropout (p=0.5 on "
+    "per-position differences) cannot apply; train with --features none --dropout 0.5 for it"
+)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_lin` produced."""
+
+    outputs: TrainOutputs
+    manifest: dict
+    lin_weights: list[torch.Tensor]
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled sample order of an epoch (a pure function of seed and epoch: resumable)."""
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=gen).numpy()
+
+
+def _twoafc(x0: torch.Tensor, x1: torch.Tensor, h: torch.Tensor, w: torch.Tensor) -> float:
+    d0, d1 = x0 @ w, x1 @ w
+    credit = (d0 < d1) * (1 - h) + (d1 < d0) * h + (d0 == d1) * 0.5
+    return float(credit.double().mean())
+
+
+def _as_tensors(feats: TripletFeatures, device: torch.device):
+    x0 = torch.from_numpy(np.asarray(feats.x0))
+    x1 = torch.from_numpy(np.asarray(feats.x1))
+    h = torch.from_numpy(feats.h)
+    if device.type != "cpu":
+        x0, x1, h = x0.to(device), x1.to(device), h.to(device)
+    return x0, x1, h
+
+
+def _fingerprint(config: TrainLinConfig, trunk_hash: str | None, ids: list[str]) -> str:
+    blob = {
+        "hyperparameters": config.hyperparameters(),
+        "trunk": trunk_hash,
+        "ids": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def train_lin(
+    config: TrainLinConfig,
+    out: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Learn LPIPS linear weights on a 2AFC split with the trunk frozen.
+
+    Args:
+        config: Trunk, data and hyper-parameters (defaults: the LPIPS paper's).
+        out: Weights file (``.pth``); manifest, metric card and checkpoints go beside it.
+        resume: Continue from the newest checkpoint (same settings and data required); without
+            it, earlier checkpoints are deleted and training starts over.
+        progress: Show progress bars on stderr.
+        log: Callable for messages (default: stderr).
+
+    Returns:
+        The output paths, the manifest and the learned per-layer weights.
+
+    Raises:
+        ValueError: Bad settings, data without 2AFC triplets, or a checkpoint from other settings.
+        FileNotFoundError: Missing data.
+        WeightsUnavailableError: Pretrained trunk weights not obtainable.
+    """
+    log = log or (lambda msg: print(f"iqa-bench: {msg}", file=sys.stderr))
+    t_start = time.perf_counter()
+    outputs = TrainOutputs.at(out)
+    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    root = Path(config.data_root) if config.data_root else None
+    ds = open_dataset(config.dataset, data_root=root, split=config.split, progress=progress)
+    metric = feature_metric(config.backbone, config.taps, config.version, config.pretrained, device)
+    channels = metric.trunk.channels()
+    samples = ds.samples("2afc") if "2afc" in ds.tasks() else []
+    feats = None
+    if config.features != "none":
+        feats = triplet_features(
+            metric,
+            ds,
+            mode=config.features,
+            cache_root=config.cache_dir,
+            batch_size=config.feature_batch_size,
+            workers=config.workers,
+            resize=config.resize,
+            progress=progress,
+            log=log,
+        )
+    elif not samples:
+        raise ValueError(f"dataset {ds.name!r} split {ds.split!r} has no 2AFC triplets.")
+    ids = feats.sample_ids if feats else [s.sample_id for s in samples]
+    val = None
+    if config.val_split:
+        val_ds = open_dataset(config.dataset, data_root=root, split=config.val_split)
+        val_mode = "disk" if config.features == "disk" else "memory"
+        val = triplet_features(
+            metric,
+            val_ds,
+            val_mode,
+            config.cache_dir,
+            config.feature_batch_size,
+            config.workers,
+            config.resize,
+            progress,
+            log,
+        )
+    features_s = time.perf_counter() - t_start
+
+    trainer = LinTrainer(
+        channels, config.lr, config.beta1, config.chn_mid, config.init, config.seed, device
+    )
+    fingerprint = _fingerprint(config, metric.weight_hashes.get("trunk"), ids)
+    history: list[dict] = []
+    start = 1
+    latest = outputs.latest_checkpoint() if resume else None
+    if latest is not None:
+        state = load_checkpoint(latest[1])
+        if state.get("fingerprint") != fingerprint:
+            raise ValueError(
+                f"resume: {latest[1]} was written with other settings, trunk or data; rerun "
+                "without --resume to start over (its checkpoints are then replaced)."
+            )
+        trainer.load_state_dict(state["trainer"])
+        history = list(state["history"])
+        start = latest[0] + 1
+        log(f"resuming after epoch {latest[0]} from {latest[1]}")
+    elif not resume and clear_checkpoints(outputs):
+        log(f"starting over: removed earlier checkpoints in {outputs.checkpoints}")
+    if config.features != "none" and not config.dropout:
+        log(f"note: {DEVIATION_NO_DROPOUT}")
+
+    val_t = _as_tensors(val, device) if val is not None else None
+    val_baseline = None
+    if val_t is not None:
+        val_baseline = _twoafc(*val_t, torch.ones(sum(channels), device=device))
+    data_t = _as_tensors(feats, device) if feats is not None else None
+    h_all = np.array([s.h for s in samples], dtype=np.float32) if feats is None else None
+
+    def make_batches(order: np.ndarray, epoch: int):
+        return _batches(config, order, data_t, samples, h_all, metric, device, epoch)
+
+    t_train = time.perf_counter()
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and feats is not None:
+        torch.set_num_threads(1)  # steps are tiny: threads cost more than they save
+    try:
+        _run_epochs(
+            config,
+            trainer,
+            make_batches,
+            len(ids),
+            start,
+            history,
+            val_t,
+            progress,
+            log,
+            checkpoint=lambda epoch, state: save_checkpoint(
+                outputs, epoch, {"epoch": epoch, "fingerprint": fingerprint, **state}
+            ),
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+    save_weights(outputs, trainer.head.lin_state())
+    manifest = {
+        "schema": 1,
+        "created": now_iso(),
+        "name": outputs.name,
+        "package": package_info(),
+        "environment": environment_info(),
+        "device": str(device),
+        "weights_file": outputs.weights.name,
+        "weights_sha256": sha256_file(outputs.weights),
+        "card": outputs.card.name,
+        "trunk": {
+            "backbone": config.backbone,
+            "taps": list(metric.trunk.taps),
+            "version": config.version,
+            "pretrained": config.pretrained,
+            "weights_sha256": metric.weight_hashes.get("trunk"),
+            "normalisation": metric.embedding_key[3],
+            "channels": channels,
+        },
+        "dataset": _dataset_info(ds, ids),
+        "val": _dataset_info(val_ds, val.sample_ids) | {"baseline_2afc": val_baseline}
+        if val is not None
+        else None,
+        "hyperparameters": config.hyperparameters(),
+        "features": {
+            "mode": config.features,
+            "key": feats.key if feats else None,
+            "cached": feats.cached if feats else False,
+            "cache_dir": str(Path(config.cache_dir or cache_dir() / "features"))
+            if config.features == "disk"
+            else None,
+        },
+        "deviations": [] if config.features == "none" or config.dropout else [DEVIATION_NO_DROPOUT],
+        "fingerprint": fingerprint,
+        "history": history,
+        "timings": {
+            "features_s": round(features_s, 3),
+            "train_s": round(time.perf_counter() - t_train, 3),
+            "total_s": round(time.perf_counter() - t_start, 3),
+        },
+    }
+    save_manifest(outputs, manifest)
+    save_card(outputs, manifest)
+    log(f"weights: {outputs.weights} (manifest {outputs.manifest.name}, card {outputs.card.name})")
+    return TrainResult(outputs, manifest, trainer.head.layer_weights())
+
+
+def _dataset_info(ds, ids: list[str]) -> dict:
+    subsets: dict[str, int] = {}
+    for sample_id in ids:
+        subset = sample_id.split("/")[1] if sample_id.count("/") >= 2 else ""
+        subsets[subset] = subsets.get(subset, 0) + 1
+    return {
+        "name": ds.name,
+        "card_version": ds.version,
+        "synthetic": bool(ds.synthetic),
+        "root": str(ds.root),
+        "split": ds.split,
+        "n": len(ids),
+        "subsets": subsets,
+    }
+
+
+def _batches(
+    config: TrainLinConfig, order, data_t, samples, h_all, metric, device, epoch
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(x0, x1, h) batches of one epoch: slices of cached features, or fresh trunk passes."""
+    size = config.batch_size
+    if data_t is not None:
+        x0, x1, h = data_t
+        for start in range(0, len(order), size):
+            idx = torch.from_numpy(order[start : start + size]).to(x0.device)
+            yield x0[idx], x1[idx], h[idx]
+        return
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout masks
+        for batch in decoded_batches(samples, list(order), "2afc", size, False, config.workers):
+            if not batch.positions:
+                continue
+            tensors = {k: to_device(v, device, config.resize) for k, v in batch.images.items()}
+            m0, m1 = batch_means(metric, tensors, config.dropout)
+            h = torch.from_numpy(h_all[batch.positions]).to(device)
+            yield m0.clone(), m1.clone(), h
+
+
+def _run_epochs(
+    config: TrainLinConfig,
+    trainer: LinTrainer,
+    make_batches: Callable[[np.ndarray, int], Iterator],
+    n: int,
+    start: int,
+    history: list[dict],
+    val_t: tuple[torch.Tensor, ...] | None,
+    progress: bool,
+    log: Callable[[str], None],
+    checkpoint: Callable[[int, dict], object],
+) -> None:
+    """Epochs ``start .. total``: steps, the per-epoch record in ``history``, a checkpoint."""
+    total = config.total_epochs
+    steps = -(-n // config.batch_size)
+    bar = tqdm(
+        total=max(0, total - start + 1) * steps,
+        desc="train-lin",
+        unit="step",
+        disable=not progress,
+        file=sys.stderr,
+    )
+    for epoch in range(start, total + 1):
+        t_epoch = time.perf_counter()
+        lr = learning_rate(epoch, config.lr, config.n_epochs, config.n_epochs_decay)
+        trainer.set_lr(lr)
+        losses, credits, sizes = [], [], []
+        for x0, x1, h in make_batches(_epoch_order(n, config.seed, epoch), epoch):
+            loss, credit = trainer.step(x0, x1, h)
+            losses.append(loss)
+            credits.append(credit)
+            sizes.append(len(credit))
+            bar.update(1)
+        record = {
+            "epoch": epoch,
+            "lr": lr,
+            "loss": float(np.average(losses, weights=sizes)),
+            "train_2afc": float(np.concatenate(credits).mean()),
+            "val_2afc": None,
+            "seconds": 0.0,
+        }
+        if val_t is not None:
+            with torch.no_grad():
+                record["val_2afc"] = _twoafc(*val_t, trainer.head.weight.detach())
+        record["seconds"] = round(time.perf_counter() - t_epoch, 4)
+        history.append(record)
+        checkpoint(epoch, {"trainer": trainer.state_dict(), "history": history})
+        val_text = f", held-out 2AFC {record['val_2afc']:.4f}" if val_t is not None else ""
+        message = (
+            f"epoch {epoch}/{total}: lr {lr:.3g}, loss {record['loss']:.4f}, "
+            f"train 2AFC {record['train_2afc']:.4f}{val_text}"
+        )
+        if progress:
+            bar.write(f"iqa-bench: {message}", file=sys.stderr)
+        else:
+            log(message)
+    bar.close()
