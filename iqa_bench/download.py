@@ -3,9 +3,10 @@
 ``download_file`` streams over HTTP(S) into ``<dest>.part``, resumes an interrupted transfer with a
 ``Range`` request, checks size and SHA-256, then renames atomically. When no checksum is published
 the first verified download records the observed hash in ``hashes.json`` beside the file, and later
-downloads are checked against it (trust on first use). ``extract_archive`` unpacks tar/zip archives
-into a hidden sibling folder and renames the result into place, rejecting absolute paths, ``..`` and
-links, so a half-extracted dataset is never visible.
+downloads are checked against it (trust on first use). ``extract_archive`` (from
+:mod:`iqa_bench.archives`, re-exported here) unpacks tar/zip/RAR archives into a hidden sibling folder
+and renames the result into place, rejecting absolute paths, ``..`` and links, so a half-extracted
+dataset is never visible.
 
 Example:
     >>> digest = download_file("https://example.org/jnd.tar.gz", Path("cache/jnd.tar.gz"))
@@ -19,15 +20,11 @@ import hashlib
 import http.client
 import json
 import os
-import shutil
 import socket
 import sys
-import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -35,6 +32,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from .archives import extract_archive
 from .config import from_mapping
 from .registry import suggest
 
@@ -300,107 +298,6 @@ def download_file(
     if want_hash is None:
         _record_sha256(dest, url, digest, dest.stat().st_size)
     return digest
-
-
-def _check_member_name(name: str, archive: Path) -> None:
-    pure = PurePosixPath(name.replace("\\", "/"))
-    if pure.is_absolute() or name.startswith(("/", "\\")) or (pure.parts and ":" in pure.parts[0]):
-        raise ValueError(
-            f"archive {archive} holds an absolute path {name!r}; refusing to extract it."
-        )
-    if ".." in pure.parts:
-        raise ValueError(
-            f"archive {archive} holds a path with '..' ({name!r}); refusing to extract."
-        )
-
-
-def _extract_tar(archive: Path, into: Path) -> None:
-    with tarfile.open(archive, "r:*") as tar:
-        members = tar.getmembers()
-        for member in members:
-            _check_member_name(member.name, archive)
-            if not (member.isfile() or member.isdir()):
-                # Links and devices could point outside the target; datasets never need them.
-                raise ValueError(
-                    f"archive {archive} holds {member.name!r}, which is not a regular file or "
-                    "folder (link or device); refusing to extract it."
-                )
-        if hasattr(tarfile, "data_filter"):
-            tar.extractall(into, members=members, filter="data")
-        else:  # pragma: no cover - Python < 3.11.4 lacks extraction filters; names checked above
-            tar.extractall(into, members=members)
-
-
-def _extract_zip(archive: Path, into: Path) -> None:
-    with zipfile.ZipFile(archive) as zf:
-        for name in zf.namelist():
-            _check_member_name(name, archive)
-        zf.extractall(into)
-
-
-def extract_archive(archive: Path, dest_dir: Path, overwrite: bool = False) -> list[Path]:
-    """Safely extract a ``.tar.gz``/``.tgz``/``.tar``/``.zip`` archive into ``dest_dir``.
-
-    Members are unpacked into a hidden temporary folder beside ``dest_dir`` (same file system), then
-    each top-level entry is renamed into ``dest_dir`` in one step, so readers never see a half
-    extracted folder. Absolute paths, ``..`` components, links and devices are rejected before
-    anything is written.
-
-    Args:
-        archive: The archive file; its format is detected from its content.
-        dest_dir: Folder receiving the archive's top-level entries; created if missing.
-        overwrite: Replace top-level entries that already exist in ``dest_dir``.
-
-    Returns:
-        The top-level paths created in ``dest_dir``, sorted.
-
-    Raises:
-        FileNotFoundError: If ``archive`` does not exist.
-        ValueError: On an unsupported or unsafe archive, or when an entry exists and ``overwrite``
-            is false.
-
-    Example:
-        >>> extract_archive(Path("cache/twoafc_val.tar.gz"), Path("data/bapps/2afc"))
-        [PosixPath('data/bapps/2afc/val')]
-    """
-    archive, dest_dir = Path(archive), Path(dest_dir)
-    if not archive.is_file():
-        raise FileNotFoundError(f"archive {archive} does not exist; download it first.")
-    if zipfile.is_zipfile(archive):
-        extract = _extract_zip
-    elif tarfile.is_tarfile(archive):
-        extract = _extract_tar
-    else:
-        raise ValueError(
-            f"archive {archive} is neither a tar (.tar, .tar.gz, .tgz) nor a zip file; it may be "
-            "corrupt: delete it and download it again."
-        )
-    dest_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.extracting-", dir=dest_dir.parent))
-    try:
-        extract(archive, staging)
-        entries = sorted(staging.iterdir())
-        clashes = [dest_dir / e.name for e in entries if (dest_dir / e.name).exists()]
-        if clashes and not overwrite:
-            raise ValueError(
-                f"extracting {archive}: {clashes[0]} already exists; delete it or pass "
-                "overwrite=True to replace it."
-            )
-        if not dest_dir.exists():
-            staging.rename(dest_dir)
-            return sorted(dest_dir / e.name for e in entries)
-        created = []
-        for entry in entries:
-            target = dest_dir / entry.name
-            if target.exists():
-                trash = staging / f".{entry.name}.replaced"
-                target.rename(trash)
-            entry.rename(target)
-            created.append(target)
-        return created
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
 
 @dataclass(frozen=True)

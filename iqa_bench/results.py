@@ -27,6 +27,7 @@ __all__ = [
     "GROUP_ORDER",
     "DatasetInfo",
     "JNDData",
+    "MOSData",
     "MetricInfo",
     "Run",
     "TwoAFCData",
@@ -36,8 +37,8 @@ __all__ = [
 GROUP_ORDER: tuple[str, ...] = ("classical", "deep-baseline", "lpips", "custom")
 SCHEMA = 1
 # Which per-sample arrays each task's files carry; other tasks are listed but not loadable.
-_JUDGMENT_KEY = {"2afc": "h", "jnd": "same"}
-_SCORE_KEYS = {"2afc": ("d0", "d1"), "jnd": ("d",)}
+_JUDGMENT_KEY = {"2afc": "h", "jnd": "same", "mos": "mos"}
+_SCORE_KEYS = {"2afc": ("d0", "d1"), "jnd": ("d",), "mos": ("d",)}
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,30 @@ class JNDData:
     subset: np.ndarray
     d: np.ndarray
     same: np.ndarray
+    n_failed: int
+    subset_order: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class MOSData:
+    """A metric's distances to the reference aligned with the MOS/DMOS (failed samples removed).
+
+    Attributes:
+        sample_id: Sample ids, in judgments order.
+        subset: Distortion type per sample.
+        d: Oriented distance between reference and distorted image (lower = more similar);
+            pass ``-d`` as ``quality_like`` to the correlation statistics.
+        mos: The dataset's scores as published (MOS or DMOS).
+        higher_is_better_mos: True for MOS (higher = better), False for DMOS.
+        n_failed: Samples dropped because the metric's score was NaN.
+        subset_order: Distortion types in judgments order.
+    """
+
+    sample_id: np.ndarray
+    subset: np.ndarray
+    d: np.ndarray
+    mos: np.ndarray
+    higher_is_better_mos: bool
     n_failed: int
     subset_order: tuple[str, ...]
 
@@ -256,6 +281,31 @@ class Run:
         """
         sid, sub, order, same, (d,), failed = self._aligned(metric, "jnd")
         return JNDData(sid, sub, d, same, failed, order)
+
+    def mos_higher_is_better(self) -> bool:
+        """The score direction recorded in the manifest (True: MOS, False: DMOS).
+
+        Raises:
+            ValueError: When the manifest does not record it (a run of an older version).
+        """
+        value = self.dataset.raw.get("mos_higher_is_better")
+        if not isinstance(value, bool):
+            raise ValueError(
+                f"{self.path / 'manifest.json'}: dataset.mos_higher_is_better is {value!r}, not "
+                "true/false; the score direction must not be guessed. Re-run the benchmark."
+            )
+        return value
+
+    def mos(self, metric: str) -> MOSData:
+        """The metric's oriented distances aligned to the MOS judgments (see :meth:`twoafc`).
+
+        Example:
+            >>> data = run.mos("ssim")  # doctest: +SKIP
+            >>> srcc(-data.d, data.mos, higher_is_better_mos=data.higher_is_better_mos)  # doctest: +SKIP
+            0.87
+        """
+        sid, sub, order, mos, (d,), failed = self._aligned(metric, "mos")
+        return MOSData(sid, sub, d, mos, self.mos_higher_is_better(), failed, order)
 
     # -- internals -------------------------------------------------------------------------
 

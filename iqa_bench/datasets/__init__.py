@@ -2,7 +2,10 @@
 
 ``open_dataset`` takes a card name from ``datasets/*.yaml`` (its ``adapter`` picks the class and
 the data lives in ``<data root>/<name>/``) or a path: a folder in BAPPS layout, a folder holding
-``2afc.csv``/``jnd.csv``, or a single CSV file. A card name wins over a same-named local folder.
+``2afc.csv``/``jnd.csv``, a single CSV file (2AFC/JND, or MOS with a ``dist`` column), or an
+extracted TID2013 / KADID-10k / CSIQ / LIVE / NIGHTS folder. A card name wins over a same-named
+local folder. MOS datasets (``tid2013``, ``kadid10k``, ``csiq``, ``live``, ``mos-folder``) have the
+single task ``"mos"``; NIGHTS is a 2AFC dataset (see ``docs/DATASETS.md``).
 
 Example:
     >>> ds = open_dataset("synthetic")  # generated on first use, judgments are not human
@@ -29,11 +32,16 @@ from .base import (
     BadSample,
     Dataset,
     JNDSample,
+    MOSSample,
     Sample,
     TwoAFCSample,
     data_root,
 )
 from .folder import FolderDataset
+from .mos import MOSDataset
+from .mos_folder import MOSFolderDataset
+from .mos_public import CSIQDataset, KADID10kDataset, LIVEDataset, TID2013Dataset
+from .nights import NIGHTSDataset
 from .synthetic import SyntheticDataset, generate_synthetic
 
 __all__ = [
@@ -43,11 +51,19 @@ __all__ = [
     "TASKS",
     "BAPPSDataset",
     "BadSample",
+    "CSIQDataset",
     "Dataset",
     "FolderDataset",
     "JNDSample",
+    "KADID10kDataset",
+    "LIVEDataset",
+    "MOSDataset",
+    "MOSFolderDataset",
+    "MOSSample",
+    "NIGHTSDataset",
     "Sample",
     "SyntheticDataset",
+    "TID2013Dataset",
     "TwoAFCSample",
     "data_root",
     "download_dataset",
@@ -72,11 +88,13 @@ def open_dataset(
     """Open a dataset by card name or by path and validate all of its samples.
 
     Args:
-        name_or_path: A card name (``bapps``, ``synthetic``, ...) or a path to a BAPPS-layout
-            folder, a folder with ``2afc.csv``/``jnd.csv``, or a CSV file.
+        name_or_path: A card name (``bapps``, ``synthetic``, ``tid2013``, ``nights``, ...) or a
+            path to a BAPPS-layout folder, a folder with ``2afc.csv``/``jnd.csv``/``mos.csv``, a
+            CSV file, or an extracted TID2013/KADID-10k/CSIQ/LIVE/NIGHTS folder.
         data_root: Folder holding all named datasets (default ``$IQA_BENCH_DATA``, else
             ``~/.cache/iqa-bench/data``); ignored for paths.
-        split: The 2AFC split (``val`` or ``train``).
+        split: The 2AFC split (``val`` or ``train``; NIGHTS: ``train``/``val``/``test``); MOS
+            datasets have no splits and accept ``val`` (the default) or ``all``.
         skip_bad: Record invalid samples in ``dataset.bad_samples`` instead of raising.
         download: Download missing parts of a named dataset first (not for paths).
         progress: Show download progress bars on stderr.
@@ -125,7 +143,8 @@ def open_dataset(
             return adapter(path, card=None, split=split, skip_bad=skip_bad)
     raise ValueError(
         f"{path} is neither a BAPPS-layout folder (with 2afc/ or jnd/ inside) nor a folder "
-        "dataset (a .csv file, or a folder with 2afc.csv and/or jnd.csv)."
+        "dataset (a .csv file, or a folder with 2afc.csv and/or jnd.csv), nor an extracted "
+        "TID2013/KADID-10k/CSIQ/LIVE/NIGHTS folder or a MOS CSV (columns ref,dist,mos|dmos)."
     )
 
 

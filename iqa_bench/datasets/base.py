@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from abc import ABC, abstractmethod
@@ -25,7 +26,7 @@ from ..config import DatasetCard
 from ..download import fetch_archives, parse_archive_specs
 from ..registry import Registry
 
-TASKS = ("2afc", "jnd")
+TASKS = ("2afc", "jnd", "mos")
 DATA_ENV = "IQA_BENCH_DATA"
 DEFAULT_DATA_ROOT = "~/.cache/iqa-bench/data"
 #: Written by generators (``synthetic``) at the dataset root; its ``synthetic`` flag marks the
@@ -73,7 +74,30 @@ class JNDSample:
     same: float
 
 
-Sample = TwoAFCSample | JNDSample
+@dataclass(frozen=True)
+class MOSSample:
+    """One full-reference quality judgment: a distorted image, its reference and its score.
+
+    Attributes:
+        sample_id: ``"<distortion type>/<distorted file stem>"`` (``mos-folder``:
+            ``"<csv stem>/<type>/<id>"``), unique within the dataset.
+        subset: Distortion type name (``jpeg``, ``gaussian-blur``, ...; ``all`` when unknown).
+        ref: Reference (pristine) image file.
+        dist: Distorted image file, the same size as ``ref``.
+        mos: The dataset's score as published: MOS (higher = better) or DMOS (higher = worse);
+            the dataset's ``mos_higher_is_better`` says which.
+        level: Distortion level (1 = weakest) when the dataset has levels, else ``None``.
+    """
+
+    sample_id: str
+    subset: str
+    ref: Path
+    dist: Path
+    mos: float
+    level: int | None = None
+
+
+Sample = TwoAFCSample | JNDSample | MOSSample
 
 
 @dataclass(frozen=True)
@@ -117,6 +141,20 @@ def read_marker(root: Path) -> dict | None:
     return marker if isinstance(marker, dict) else None
 
 
+def read_csv_header(path: Path) -> list[str]:
+    """The stripped column names of a CSV file's first row (``[]`` if unreadable or empty).
+
+    Example:
+        >>> read_csv_header(Path("study/2afc.csv"))
+        ['ref', 'p0', 'p1', 'h']
+    """
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as fh:
+            return [c.strip() for c in next(csv.reader(fh), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
 def subset_order(names: Iterable[str], known: tuple[str, ...]) -> list[str]:
     """Sort subset names: those in ``known`` first in that order, then the rest alphabetically.
 
@@ -129,7 +167,7 @@ def subset_order(names: Iterable[str], known: tuple[str, ...]) -> list[str]:
 
 
 class Dataset(ABC):
-    """2AFC triplets and/or JND pairs with human (or, if ``synthetic``, constructed) judgments.
+    """2AFC triplets, JND pairs and/or MOS samples with human (or constructed) judgments.
 
     Construction scans and validates everything once; ``samples`` then only returns records.
 
@@ -147,10 +185,15 @@ class Dataset(ABC):
         synthetic: True when the judgments are constructed, not collected from people.
         version: The card's version (0 without a card); stored with every result.
         bad_samples: Samples left out because of ``skip_bad=True``, with the reason.
+        mos_higher_is_better: For MOS datasets, True when a higher score means better quality
+            (MOS) and False when it means worse quality (DMOS); ``None`` for other datasets.
+        mos_range: For MOS datasets, the nominal ``(low, high)`` of the score scale, else ``None``.
     """
 
     #: Registry name of the adapter (``bapps``, ``synthetic``, ``folder``).
     adapter: ClassVar[str] = ""
+    mos_higher_is_better: bool | None = None
+    mos_range: tuple[float, float] | None = None
 
     def __init__(
         self,
@@ -175,7 +218,7 @@ class Dataset(ABC):
         """Scan the data; return samples per task, grouped by subset in the adapter's order."""
 
     def tasks(self) -> tuple[str, ...]:
-        """The tasks with at least one sample, in the order ``("2afc", "jnd")``."""
+        """The tasks with at least one sample, in the order ``("2afc", "jnd", "mos")``."""
         return tuple(task for task in TASKS if task in self._samples)
 
     def _task_samples(self, task: str) -> tuple[Sample, ...]:
@@ -189,7 +232,7 @@ class Dataset(ABC):
         return self._samples[task]
 
     def samples(self, task: str) -> list[Sample]:
-        """All valid samples of ``task`` (``"2afc"`` for the chosen split, or ``"jnd"``).
+        """All valid samples of ``task`` (``"2afc"`` for the chosen split, ``"jnd"`` or ``"mos"``).
 
         Example:
             >>> [s.h for s in open_dataset("synthetic").samples("2afc")[:3]]

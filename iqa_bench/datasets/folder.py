@@ -24,7 +24,7 @@ import math
 from pathlib import Path
 
 from ..config import DatasetCard
-from .base import DATASETS, TASKS, Dataset, JNDSample, Sample, TwoAFCSample
+from .base import DATASETS, Dataset, JNDSample, Sample, TwoAFCSample, read_csv_header
 
 #: Required then optional columns per task.
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -32,6 +32,8 @@ COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "jnd": (("p0", "p1", "same"), ("subset", "id")),
 }
 DEFAULT_SUBSET = "all"
+#: The tasks this adapter reads (MOS CSVs belong to the ``mos-folder`` adapter).
+TASKS = tuple(COLUMNS)
 
 
 def _infer_task(columns: list[str], path: Path) -> str:
@@ -202,7 +204,9 @@ class FolderDataset(Dataset):
 
     @classmethod
     def is_layout(cls, path: Path) -> bool:
-        """True for a ``.csv`` file or a folder holding ``2afc.csv``/``jnd.csv``."""
+        """True for a 2AFC/JND ``.csv`` file or a folder holding ``2afc.csv``/``jnd.csv``."""
         if path.is_file():
-            return path.suffix.lower() == ".csv"
+            # A MOS CSV (with a ``dist`` column) or NIGHTS' data.csv belongs to other adapters.
+            header = set(read_csv_header(path))
+            return path.suffix.lower() == ".csv" and not header & {"dist", "left_path"}
         return any((path / f"{task}.csv").is_file() for task in TASKS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from .mos_tables import corr_latex, corr_markdown, mos_notes, overall_table, type_table
 from .summary import SYNTHETIC_BANNER, RunSummary, dataset_line
 from .tables import latex_escape, latex_table, markdown_table, score_table
 
@@ -20,6 +21,7 @@ __all__ = [
     "markdown_report",
     "metric_cards",
     "provenance",
+    "resize_text",
     "significance_pairs",
 ]
 
@@ -28,7 +30,18 @@ FIGURE_ALT = {
     "twoafc_subsets": "2AFC accuracy per subset with 95% CI error bars, human ceiling marked",
     "twoafc_vs_jnd": "2AFC average versus JND mAP per metric, with 95% CI bars",
     "significance": "Holm-adjusted p-values of pairwise 2AFC differences between metrics",
+    "mos_correlations": "SRCC, KRCC and PLCC with the MOS over all images, with 95% CI bars",
+    "mos_scatter": "Metric score versus MOS per metric, with the fitted logistic curve",
+    "mos_types": "SRCC with the MOS per distortion type and metric (heat map)",
 }
+
+
+def resize_text(manifest: Mapping) -> str:
+    """How images were sized for scoring, from the manifest's ``resize`` (None = native)."""
+    size = manifest.get("resize")
+    if size is None:
+        return "native resolution (no resizing)"
+    return f"resized to {size}x{size} (bilinear, antialiased) before scoring"
 
 
 def provenance(summary: RunSummary) -> list[tuple[str, str]]:
@@ -65,6 +78,7 @@ def provenance(summary: RunSummary) -> list[tuple[str, str]]:
             "device / dtype / batch",
             f"{m.get('device', '?')} / {m.get('dtype', '?')} / {m.get('batch_size', '?')}",
         ),
+        ("image size", resize_text(m)),
         ("timings", ", ".join(f"{k} {v}" for k, v in timings.items()) or "unknown"),
         (
             "statistics",
@@ -73,6 +87,22 @@ def provenance(summary: RunSummary) -> list[tuple[str, str]]:
             f"Holm; seed={summary.seed}",
         ),
     ]
+    if summary.mos is not None and not summary.tasks:
+        items[-1] = (
+            "statistics",
+            f"{round(100 * summary.confidence)}% percentile bootstrap over images (per type: "
+            f"within the type), n_boot={summary.n_boot}; 5PL logistic before PLCC; "
+            f"seed={summary.seed}",
+        )
+    if summary.mos is not None:
+        items.insert(
+            7,
+            (
+                "scores",
+                f"{summary.mos.direction} (observed {summary.mos.mos_min:g} "
+                f"to {summary.mos.mos_max:g})",
+            ),
+        )
     return items
 
 
@@ -167,6 +197,11 @@ def markdown_report(summary: RunSummary, figures: Mapping[str, str] | None = Non
     for task in summary.tasks:
         title = "2AFC" if task == "2afc" else "JND"
         out += [f"## {title}", "", markdown_table(score_table(summary, task)), ""]
+    if summary.mos is not None:
+        out += [f"## Correlation with {summary.mos.score_name}", ""]
+        out += [corr_markdown(overall_table(summary)), ""]
+        out += [f"- {note}" for note in mos_notes(summary)]
+        out += ["", "### SRCC per distortion type", "", corr_markdown(type_table(summary)), ""]
     if summary.preference:
         out += ["## Preference correlation (2AFC)", ""]
         rows = [
@@ -265,6 +300,7 @@ def latex_report(summary: RunSummary) -> str:
         r"\usepackage[utf8]{inputenc}",
         r"\usepackage[margin=2cm]{geometry}",
         r"\usepackage{booktabs}",
+        r"\usepackage{graphicx}",
         r"\begin{document}",
         rf"\section*{{iqa-bench report: {latex_escape(summary.run_id)}}}",
     ]
@@ -273,6 +309,13 @@ def latex_report(summary: RunSummary) -> str:
     out.append(rf"\noindent Run on {latex_escape(dataset_line(summary))}.\par")
     for task in summary.tasks:
         out += ["", latex_table(score_table(summary, task))]
+    if summary.mos is not None:
+        out += ["", corr_latex(overall_table(summary)), "", corr_latex(type_table(summary))]
+        notes = mos_notes(summary)
+        if notes:
+            out += ["", r"\paragraph{Notes.}", r"\begin{itemize}"]
+            out += [rf"\item {latex_escape(n)}" for n in notes]
+            out.append(r"\end{itemize}")
     if summary.skipped:
         out += ["", r"\paragraph{Skipped metrics.}", r"\begin{itemize}"]
         out += [

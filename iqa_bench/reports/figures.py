@@ -6,6 +6,7 @@
   paper's Fig. 4.
 - ``significance``: Holm-adjusted p-values of every pairwise 2AFC difference; colour encodes the
   sign of row minus column and the strength of evidence.
+- ``mos_correlations``, ``mos_scatter``, ``mos_types``: for MOS datasets, see :mod:`.mos_figures`.
 
 Figures are built as ``matplotlib.figure.Figure`` objects on an Agg canvas, never through
 pyplot, so nothing depends on (or changes) the user's interactive backend and no figure stays
@@ -327,4 +328,7 @@ def write_figures(summary: RunSummary, out_dir: str | Path) -> dict[str, Path]:
             paths["twoafc_vs_jnd"] = plot_twoafc_vs_jnd(summary, out)
     if summary.significance is not None:
         paths["significance"] = plot_significance(summary, out)
+    from .mos_figures import write_mos_figures  # it builds on this module's helpers
+
+    paths.update(write_mos_figures(summary, out))
     return paths

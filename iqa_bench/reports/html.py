@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .documents import ALPHA, FIGURE_ALT, metric_cards, provenance, significance_pairs
+from .mos_tables import corr_html, mos_notes, overall_table, type_table
 from .summary import SYNTHETIC_BANNER, Cell, RunSummary, dataset_line
 from .tables import GROUP_LABELS, Table, score_table
 
@@ -114,6 +115,14 @@ def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
         out += [
             f"<h2>{'2AFC' if task == '2afc' else 'JND'}</h2>",
             _table_html(score_table(summary, task)),
+        ]
+    if summary.mos is not None:
+        notes = "".join(f"<li>{_e(n)}</li>" for n in mos_notes(summary))
+        out += [
+            f"<h2>Correlation with {_e(summary.mos.score_name)}</h2>",
+            corr_html(overall_table(summary)),
+            f"<ul>{notes}</ul>" if notes else "",
+            corr_html(type_table(summary)),
         ]
     if summary.preference:
         rows = [

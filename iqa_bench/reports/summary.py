@@ -3,7 +3,8 @@
 :func:`summarize` computes, per task and metric, the per-subset score with a stratified
 percentile-bootstrap CI, the plain mean over subsets (the paper's "Avg") with its CI, the 2AFC
 human ceiling, the preference correlation and the Holm-corrected significance matrix. Scores
-are percentages: 2AFC accuracy x 100 and JND mAP x 100, like the LPIPS paper's tables.
+are percentages: 2AFC accuracy x 100 and JND mAP x 100, like the LPIPS paper's tables. A run
+with the ``mos`` task also gets SRCC/KRCC/PLCC against the MOS (:mod:`.mos`).
 Renderers (Markdown, LaTeX, CSV, figures, HTML, terminal) only format a :class:`RunSummary`.
 
 Example:
@@ -34,6 +35,7 @@ from ..stats import (
     significance_matrix,
     twoafc_credit,
 )
+from .mos import MOSSummary, mos_terminal_lines, summarize_mos
 
 __all__ = [
     "HUMAN",
@@ -139,6 +141,7 @@ class RunSummary:
         n_perm: Sign-flip permutations.
         seed: Random seed.
         confidence: CI coverage, e.g. 0.95.
+        mos: Correlations with the MOS when the run has the ``mos`` task, else ``None``.
     """
 
     run_id: str
@@ -155,11 +158,13 @@ class RunSummary:
     n_perm: int
     seed: int
     confidence: float = 0.95
+    mos: MOSSummary | None = None
 
     def metric_names(self) -> list[str]:
         """Ok metrics in grouped card order (those of the first task)."""
         first = next(iter(self.tasks.values()), None)
-        return [r.metric for r in first.rows] if first else []
+        rows = first.rows if first else self.mos.rows if self.mos else ()
+        return [r.metric for r in rows]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready numbers (NaN becomes ``None``), as written to ``summary.json``.
@@ -172,7 +177,7 @@ class RunSummary:
             {
                 "run_id": self.run_id,
                 "dataset": self.dataset.raw,
-                "units": "percent (2AFC accuracy x 100, JND mAP x 100)",
+                "units": "percent (2AFC accuracy x 100, JND mAP x 100); MOS: correlations",
                 "ci": {"method": "stratified percentile bootstrap", "confidence": self.confidence},
                 "n_boot": self.n_boot,
                 "n_perm": self.n_perm,
@@ -200,6 +205,7 @@ class RunSummary:
                     "n_perm": sig.n_perm,
                     "exact": sig.exact,
                 },
+                "mos": self.mos.to_dict() if self.mos is not None else None,
                 "skipped": [{"metric": m, "reason": r} for m, r in self.skipped],
                 "failed_samples": self.failed,
                 "manifest": self.manifest,
@@ -372,10 +378,10 @@ def summarize(
     run = run if isinstance(run, Run) else load_run(run)
     names = run.metric_names()
     task_names = [t for t in run.tasks() if t in ("2afc", "jnd")]
-    if not task_names:
+    if not task_names and "mos" not in run.tasks():
         raise ValueError(
-            f"{run.path}: no 2afc or jnd task in the manifest (tasks: {run.tasks()}); "
-            "run the benchmark on a dataset with 2AFC or JND judgments."
+            f"{run.path}: no 2afc, jnd or mos task in the manifest (tasks: {run.tasks()}); "
+            "run the benchmark on a dataset with human judgments."
         )
     builders = {"2afc": _task_2afc, "jnd": _task_jnd}
     tasks = {t: builders[t](run, names, n_boot, seed, confidence) for t in task_names}
@@ -397,6 +403,7 @@ def summarize(
         n_perm=n_perm,
         seed=seed,
         confidence=confidence,
+        mos=summarize_mos(run, names, n_boot, seed, confidence) if "mos" in run.tasks() else None,
     )
 
 
@@ -429,8 +436,10 @@ def terminal_summary(summary: RunSummary) -> str:
     names = summary.metric_names()
     width = max([len(HUMAN), len("metric"), *(len(n) for n in names)])
     two, jnd = summary.tasks.get("2afc"), summary.tasks.get("jnd")
-    lines.append(f"{'metric':<{width}}  {'group':<13}  {'2AFC avg (%)':>12}  {'JND mAP (%)':>12}")
-    for name in names:
+    if two or jnd:
+        header = f"{'metric':<{width}}  {'group':<13}  {'2AFC avg (%)':>12}  {'JND mAP (%)':>12}"
+        lines.append(header)
+    for name in names if two or jnd else []:
         a = format_cell(two.row(name).avg) if two else "-"
         j = format_cell(jnd.row(name).avg) if jnd else "-"
         lines.append(f"{name:<{width}}  {summary.groups[name]:<13}  {a:>12}  {j:>12}")
@@ -438,6 +447,8 @@ def terminal_summary(summary: RunSummary) -> str:
         lines.append(
             f"{HUMAN:<{width}}  {'human':<13}  {format_cell(two.human.avg):>12}  {'-':>12}"
         )
+    if summary.mos is not None:
+        lines += mos_terminal_lines(summary.mos, summary.groups)
     pct = round(100 * summary.confidence)
     lines.append(f"± = half-width of the {pct}% bootstrap CI (n_boot={summary.n_boot})")
     by_cause: dict[str, list[str]] = {}

@@ -11,12 +11,13 @@ Tidy CSV (``results.csv``), exactly these columns, one row per metric x task x s
 ``subset="avg"`` row per metric x task:
 
 - ``dataset``: dataset name from the manifest (e.g. ``bapps``, ``synthetic``).
-- ``task``: ``2afc`` or ``jnd``.
+- ``task``: ``2afc`` or ``jnd``; for MOS datasets ``mos-srcc``, ``mos-krcc`` or ``mos-plcc`` (the
+  statistic; subset ``all`` = every image, then one row per distortion type).
 - ``metric``: metric name; the 2AFC human ceiling is the row ``human-ceiling``.
 - ``group``: ``classical``, ``deep-baseline``, ``lpips``, ``custom``, or ``human``.
 - ``subset``: subset name, or ``avg`` for the plain mean over subsets.
-- ``score``: percent (2AFC accuracy x 100, JND AP x 100).
-- ``ci_low``, ``ci_high``: CI bounds, percent.
+- ``score``: percent (2AFC accuracy x 100, JND AP x 100); for ``mos-*`` the correlation.
+- ``ci_low``, ``ci_high``: CI bounds in the same unit.
 - ``n``: samples behind the score (for ``avg``: all subsets together), failed samples excluded.
 
 Example:
@@ -32,6 +33,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from .mos import mos_tidy_rows
 from .summary import HUMAN, Cell, MetricRow, RunSummary, TaskSummary
 
 __all__ = [
@@ -272,32 +274,20 @@ def tidy_rows(summary: RunSummary) -> list[dict[str, object]]:
         >>> sorted(tidy_rows(summary)[0]) == sorted(CSV_COLUMNS)  # doctest: +SKIP
         True
     """
-    out: list[dict[str, object]] = []
+    name = summary.dataset.name
+    records: list[tuple] = []
     for task, ts in summary.tasks.items():
         rows = list(ts.rows) + ([ts.human] if ts.human is not None else [])
         for row in rows:
             for subset, cell in [*row.subsets.items(), ("avg", row.avg)]:
                 values = (cell.score, cell.ci_low, cell.ci_high)
-                score, low, high = (round(v, 4) if math.isfinite(v) else "" for v in values)
-                out.append(
-                    dict(
-                        zip(
-                            CSV_COLUMNS,
-                            (
-                                summary.dataset.name,
-                                task,
-                                row.metric,
-                                row.group,
-                                subset,
-                                score,
-                                low,
-                                high,
-                                cell.n,
-                            ),
-                            strict=True,
-                        )
-                    )
-                )
+                records.append((name, task, row.metric, row.group, subset, *values, cell.n))
+    if summary.mos is not None:
+        records += mos_tidy_rows(summary.mos, name)
+    out: list[dict[str, object]] = []
+    for record in records:
+        shown = [round(v, 4) if math.isfinite(v) else "" for v in record[5:8]]
+        out.append(dict(zip(CSV_COLUMNS, (*record[:5], *shown, record[8]), strict=True)))
     return out
 
 

@@ -233,7 +233,8 @@ class _TaskRun:
         ]
         for name in set(self.metrics) - set(pending):
             for pos in store.load_final_failures(self.run_dir, name, self.task):
-                self.failed.setdefault(pos, (str(self.samples[pos].p0), "failed in an earlier run"))
+                path = str(getattr(self.samples[pos], image_fields(self.task)[0]))
+                self.failed.setdefault(pos, (path, "failed in an earlier run"))
             log(f"{self.task}: reusing finished scores of {name}")
         if not pending:
             return

@@ -30,6 +30,7 @@ from .correlation import (
     srcc,
 )
 from .jnd import JNDResult, jnd_ap, jnd_map, voc_ap
+from .mos import SubsetCorrelation, subset_correlations
 from .significance import (
     PermutationTestResult,
     SignificanceMatrix,
@@ -56,6 +57,7 @@ __all__ = [
     "PermutationTestResult",
     "PreferenceCorrelation",
     "SignificanceMatrix",
+    "SubsetCorrelation",
     "TwoAFCResult",
     "bootstrap_jnd",
     "bootstrap_statistic",
@@ -75,6 +77,7 @@ __all__ = [
     "preference_correlation",
     "significance_matrix",
     "srcc",
+    "subset_correlations",
     "twoafc_credit",
     "twoafc_scores",
     "voc_ap",
