@@ -34,7 +34,9 @@ def build_trunk(
             f"of module names in forward order); candidates: {', '.join(candidates)} "
             f"(`iqa-bench backbones {backbone}` shows their output shapes)."
         )
-    trunk = TappedTrunk(spec.build(), taps or spec.taps)
+    trunk = _empty_sequential_trunk(spec, taps) if pretrained else None
+    if trunk is None:
+        trunk = TappedTrunk(spec.build(), taps or spec.taps)
     hashes: dict[str, str] = {}
     if pretrained:
         if spec.weights is not None:
@@ -50,6 +52,20 @@ def build_trunk(
     trunk.eval()
     trunk.requires_grad_(False)
     return spec, trunk, hashes
+
+
+def _empty_sequential_trunk(spec, taps) -> TappedTrunk | None:
+    """A sequential trunk built on the meta device and given uninitialised CPU storage.
+
+    Initialising a whole classifier (100M+ parameters for VGG16) only to drop it costs seconds;
+    for pretrained sequential trunks every kept tensor is then filled from the weights file.
+    None where that is not safe (non-sequential trunks, buffers not stored in a state dict).
+    """
+    with torch.device("meta"):
+        trunk = TappedTrunk(spec.build(), taps or spec.taps)
+    if trunk.layers is None or any(m._non_persistent_buffers_set for m in trunk.modules()):
+        return None
+    return trunk.to_empty(device="cpu")
 
 
 def trunk_min_size(backbone: str, taps: tuple[str, ...] | None) -> int:
