@@ -121,6 +121,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50, help="both sides (reference default)")
     parser.add_argument("--workers", type=int, default=2, help="loader workers/threads, both sides")
     parser.add_argument("--skip-table", action="store_true", help="only (a) lpips-alex")
+    parser.add_argument(
+        "--no-vgg",
+        action="store_true",
+        help="leave the VGG16 metrics out of (b), as make bench does without them",
+    )
     parser.add_argument("--skip-rss", action="store_true")
     args = parser.parse_args()
 
@@ -140,7 +145,8 @@ def main() -> None:
             f"torch threads {torch.get_num_threads()}"
         )
         results = {}
-        cases = [("a", ["lpips-alex"])] + ([] if args.skip_table else [("b", TABLE)])
+        table = [m for m in TABLE if not (args.no_vgg and "vgg" in m)]
+        cases = [("a", ["lpips-alex"])] + ([] if args.skip_table else [("b", table)])
         for label, metrics in cases:
             ref = time_reference(root, metrics, states, args.batch_size, args.workers)
             ours = time_iqa(root, metrics, tmp / f"run-{label}", args.batch_size, args.workers)
