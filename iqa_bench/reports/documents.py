@@ -167,6 +167,21 @@ def _p(p: float) -> str:
     return "-" if not math.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
 
 
+def significance_rows(pairs: list[dict[str, object]]) -> list[list[str]]:
+    """Table cells of :func:`significance_pairs`: a, b, difference, p, Holm p, significant."""
+    return [
+        [
+            r["a"],
+            r["b"],
+            f"{r['difference']:+.1f}",
+            _p(r["p"]),
+            _p(r["p_holm"]),
+            "yes" if r["significant"] else "no",
+        ]
+        for r in pairs
+    ]
+
+
 def _md_rows(header: list[str], rows: list[list[str]]) -> list[str]:
     esc = [[str(c).replace("|", "\\|").replace("\n", " ") for c in r] for r in rows]
     return [
@@ -226,17 +241,7 @@ def markdown_report(summary: RunSummary, figures: Mapping[str, str] | None = Non
             f"significant at alpha = {ALPHA}.",
             "",
         ]
-        rows = [
-            [
-                r["a"],
-                r["b"],
-                f"{r['difference']:+.1f}",
-                _p(r["p"]),
-                _p(r["p_holm"]),
-                "yes" if r["significant"] else "no",
-            ]
-            for r in pairs
-        ]
+        rows = significance_rows(pairs)
         out += _md_rows(
             ["Metric A", "Metric B", "A - B (pts)", "p", "p (Holm)", "Significant"], rows
         )

@@ -17,7 +17,14 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from .documents import ALPHA, FIGURE_ALT, metric_cards, provenance, significance_pairs
+from .documents import (
+    ALPHA,
+    FIGURE_ALT,
+    metric_cards,
+    provenance,
+    significance_pairs,
+    significance_rows,
+)
 from .mos_tables import corr_html, mos_notes, overall_table, type_table
 from .summary import SYNTHETIC_BANNER, Cell, RunSummary, dataset_line
 from .tables import GROUP_LABELS, Table, score_table
@@ -92,10 +99,6 @@ def _plain_table(header: list[str], rows: list[list[str]], numeric: set[int] = f
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _p(p: float) -> str:
-    return "-" if not math.isfinite(p) else ("<0.001" if p < 0.001 else f"{p:.3f}")
-
-
 def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
     """The report page as a string (see :func:`write_html`)."""
     ds = summary.dataset
@@ -138,17 +141,7 @@ def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
     pairs = significance_pairs(summary)
     if pairs:
         sig = summary.significance
-        rows = [
-            [
-                r["a"],
-                r["b"],
-                f"{r['difference']:+.1f}",
-                _p(r["p"]),
-                _p(r["p_holm"]),
-                "yes" if r["significant"] else "no",
-            ]
-            for r in pairs
-        ]
+        rows = significance_rows(pairs)
         out += [
             "<h2>Significance of 2AFC differences</h2>",
             f"<p>Paired sign-flip permutation tests on per-sample 2AFC credits "
