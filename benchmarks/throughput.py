@@ -10,9 +10,10 @@ machine load hits both), and the median per-round ratio is printed, for two work
 - ``2afc``: ``d(ref, p0)`` and ``d(ref, p1)`` per triplet, as the benchmark loop scores BAPPS
   (the reference calls its metric twice; iqa-bench embeds ``ref`` once).
 
-iqa-bench runs as its runner does (channels-last trunk, inference mode, no input checks); the
-reference runs under ``torch.no_grad`` with ``normalize=True``. ``torchmetrics``' LPIPS is timed too
-when installed. On CUDA the achieved TFLOP/s of the trunk passes is printed against ``--peak-tflops``.
+iqa-bench runs as its runner does (channels-last trunk, inference mode, no input checks, and
+``torch.compile`` with ``--compile``); the reference runs under ``torch.no_grad`` with
+``normalize=True``. ``torchmetrics``' LPIPS is timed too when installed. On CUDA the achieved
+TFLOP/s of the trunk passes is printed against ``--peak-tflops``.
 """
 
 from __future__ import annotations
@@ -122,6 +123,12 @@ def main() -> None:
         default=None,
         help="device peak for the dtype used (e.g. 67 for H100 SXM fp32)",
     )
+    parser.add_argument(
+        "--compile",
+        default=None,
+        choices=["default", "max-autotune-no-cudagraphs"],
+        help="torch.compile iqa-bench's metric (compiled during the warm-up call)",
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     os.environ.setdefault("IQA_BENCH_OFFLINE", "1")
@@ -132,13 +139,18 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp()
     os.environ["IQA_BENCH_WEIGHTS"] = str(weights_folder(Path(tmp) / "weights"))
-    print(f"device {device}, torch threads {torch.get_num_threads()}, rounds {args.rounds}")
+    print(
+        f"device {device}, torch threads {torch.get_num_threads()}, rounds {args.rounds}, "
+        f"compile {args.compile}"
+    )
     rows = []
     for trunk in args.trunks.split(","):
         net, name = NETS[trunk]
         ours = iqa_bench.create_metric(name, device=device)
         ours.check_inputs = False
         ours.use_channels_last()
+        if args.compile:
+            ours.compile_for_inference(args.compile)
         ref = _reference(net, ours, device)
         tm = _torchmetrics(net, device)
         for size, batch in ((64, args.batch_64), (256, args.batch_256)):

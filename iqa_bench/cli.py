@@ -73,6 +73,8 @@ def _run(args: argparse.Namespace, download: bool):
         resize=args.resize,
         decode_cache=not args.no_decode_cache,
         reuse=not args.recompute,
+        compile=args.compile,
+        max_batch_pixels=args.max_batch_pixels,
     )
     return run_benchmark(
         args.dataset,
@@ -119,9 +121,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from .reports import compare_runs
     from .results import load_run
 
-    print(
-        compare_runs(load_run(args.run_a), load_run(args.run_b), n_perm=args.n_perm, seed=args.seed)
+    text = compare_runs(
+        load_run(args.run_a),
+        load_run(args.run_b),
+        task=args.task,
+        n_boot=args.n_boot,
+        n_perm=args.n_perm,
+        seed=args.seed,
     )
+    print(text)
     return 0
 
 
@@ -305,8 +313,24 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
         choices=["fp32", "bf16", "fp16"],
         help="autocast precision of the trunks (feature normalisation stays fp32)",
     )
+    p.add_argument(
+        "--compile",
+        nargs="?",
+        const="default",
+        default=None,
+        choices=["default", "max-autotune-no-cudagraphs"],
+        help="run network metrics through torch.compile (pays off on a GPU; the first batch of "
+        "each shape compiles, which takes seconds to a minute)",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--chunk-size", type=int, default=4096, help="samples per resumable chunk")
+    p.add_argument(
+        "--max-batch-pixels",
+        type=int,
+        default=64 * 256 * 256,
+        help="at most this many pixels (batch x height x width) per batch, so large images "
+        "score in smaller batches (default: 64 images of 256x256)",
+    )
     p.add_argument("--workers", type=int, default=2, help="image-decoding threads")
     p.add_argument(
         "--skip-bad",
@@ -368,6 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="per-metric differences between two runs, with significance")
     p.add_argument("run_a")
     p.add_argument("run_b")
+    p.add_argument(
+        "--task",
+        choices=["2afc", "jnd", "mos"],
+        default=None,
+        help="compare one task (default: every task both runs scored)",
+    )
+    p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--n-perm", type=int, default=10000)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_compare)

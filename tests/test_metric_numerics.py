@@ -95,3 +95,38 @@ def test_cuda_autocast_matches_float32(dtype):
         with torch.autocast("cuda", dtype=dtype):
             half = metric(x, y)
     assert torch.isfinite(half).all() and torch.allclose(half, full, rtol=0.05, atol=1e-3)
+
+
+def test_normalised_features_of_an_all_zero_position_have_a_finite_gradient():
+    from iqa_bench.functional import normalize_features
+
+    feat = torch.zeros(1, 4, 2, 2)
+    feat[0, :, 0, 0] = torch.tensor([3.0, 4.0, 0.0, 0.0])
+    feat.requires_grad_(True)
+    out = normalize_features(feat)
+    assert torch.equal(out[0, :, 1, 1].detach(), torch.zeros(4))
+    assert torch.allclose(out[0, :2, 0, 0].detach(), torch.tensor([0.6, 0.8]))
+    out.sum().backward()
+    assert torch.isfinite(feat.grad).all()
+
+
+def test_lpips_distance_does_not_depend_on_memory_layout():
+    from iqa_bench.functional import lpips_distance, normalize_features
+
+    torch.manual_seed(0)
+    shapes = [(3, 8, 9, 7), (3, 16, 3, 3)]
+    f0 = [normalize_features(torch.randn(s)) for s in shapes]
+    f1 = [normalize_features(torch.randn(s)) for s in shapes]
+    lin = [torch.rand(s[1]) for s in shapes]
+    expected = sum(
+        ((a - b) ** 2 * w.view(1, -1, 1, 1)).sum(1).mean((1, 2)) for a, b, w in zip(f0, f1, lin)
+    )
+
+    def cl(fs):
+        return [f.contiguous(memory_format=torch.channels_last) for f in fs]
+
+    for a, b in ((f0, f1), (cl(f0), cl(f1)), (cl(f0), f1)):
+        assert torch.allclose(lpips_distance(a, b, lin), expected, rtol=1e-5, atol=1e-7)
+        assert torch.allclose(
+            lpips_distance(a, b), sum(((x - y) ** 2).sum(1).mean((1, 2)) for x, y in zip(a, b))
+        )

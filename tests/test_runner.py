@@ -114,7 +114,7 @@ def test_rerun_reuses_finished_results_and_a_changed_card_version_invalidates(
 
 
 def test_killed_run_resumes_from_finished_chunks(bapps_root, tmp_path, monkeypatch):
-    import iqa_bench.runner.run as runmod
+    import iqa_bench.runner.task_run as runmod
 
     run = tmp_path / "run"
     calls = {"n": 0}

@@ -120,3 +120,39 @@ def test_out_of_memory_halves_the_batch_until_it_fits(bapps_root, tmp_path, monk
         a = np.load(store.final_path(reference.run_dir, "l2", task))[field]
         b = np.load(store.final_path(result.run_dir, "l2", task))[field]
         assert np.array_equal(a, b)
+
+
+def test_large_images_are_scored_in_batches_within_the_pixel_budget(tmp_path, monkeypatch):
+    import iqa_bench.metrics.pixel as pixel
+
+    root = make_bapps_layout(tmp_path / "big", twoafc={"cnn": 7}, jnd=None, size=160, seed=4)
+    real = pixel.L2.compare
+    sizes: list[int] = []
+
+    def spy(self, ex, ey):
+        sizes.append(ex.shape[0])
+        return real(self, ex, ey)
+
+    reference = run_benchmark(str(root), ["l2"], tmp_path / "ref", _opts(), log=lambda m: None)
+    monkeypatch.setattr(pixel.L2, "compare", spy)
+    budget = 2 * 160 * 160  # two images per batch
+    result = run_benchmark(
+        str(root), ["l2"], tmp_path / "small", _opts(max_batch_pixels=budget), log=lambda m: None
+    )
+    # chunks of 6 and 1 samples, batches of 4 cut to 2: every batch holds at most 2 images
+    assert sizes and max(sizes) == 2 and sum(sizes) == 2 * 7  # d0 and d1 per triplet
+    assert result.manifest["max_batch_pixels"] == budget
+    seen = len(sizes)
+    for field in ("d0", "d1"):
+        a = np.load(store.final_path(reference.run_dir, "l2", "2afc"))[field]
+        b = np.load(store.final_path(result.run_dir, "l2", "2afc"))[field]
+        assert np.array_equal(a, b)
+    resized = run_benchmark(
+        str(root),
+        ["l2"],
+        tmp_path / "resized",
+        _opts(max_batch_pixels=budget, resize=64),
+        log=lambda m: None,
+    )
+    # 64x64 after resizing: 12 images fit the budget, so the batch size of 4 is kept
+    assert resized.manifest["resize"] == 64 and max(sizes[seen:]) == 4

@@ -24,8 +24,10 @@ def normalize_features(feat: torch.Tensor, eps: float = EPS) -> torch.Tensor:
     """
     feat = feat.float()
     # clamp_min keeps the gradient finite where a position's features are all zero; the value
-    # there is 0 / (1e-15 + eps) = 0 exactly as in the reference.
-    norm = torch.linalg.vector_norm(feat, dim=1, keepdim=True).clamp_min(1e-15)
+    # there is 0 / (1e-15 + eps) = 0 exactly as in the reference. A plain sum of squares, as the
+    # reference computes it: torch.linalg.vector_norm is far slower on CPU when channels are not
+    # the innermost axis.
+    norm = (feat * feat).sum(dim=1, keepdim=True).clamp_min(1e-30).sqrt()
     return feat / (norm + eps)
 
 
@@ -35,6 +37,15 @@ def _layer_weights(lin: Sequence[torch.Tensor] | None, feats: Sequence[torch.Ten
     if len(lin) != len(feats):
         raise ValueError(f"lin: {len(lin)} weight vectors for {len(feats)} feature layers.")
     return list(lin)
+
+
+def _channel_mean_square(diff: torch.Tensor) -> torch.Tensor:
+    """(N, C) spatial mean of ``diff ** 2``.
+
+    A plain square-and-sum, not ``torch.linalg.vector_norm``: on CPU the latter reduces over
+    non-innermost axes (H, W of a channels-last tensor) 10-70x slower than this.
+    """
+    return (diff * diff).sum(dim=(2, 3)) / (diff.shape[2] * diff.shape[3])
 
 
 def lpips_distance(
@@ -58,10 +69,7 @@ def lpips_distance(
     """
     total = None
     for f0, f1, w in zip(feats0, feats1, _layer_weights(lin, feats0)):
-        # One subtraction and one reduction pass (the squared norm), not sub, pow and mean.
-        per_channel = torch.linalg.vector_norm(f0 - f1, dim=(2, 3)) ** 2 / (
-            f0.shape[2] * f0.shape[3]
-        )
+        per_channel = _channel_mean_square(f0 - f1)
         layer = per_channel.sum(dim=1) if w is None else per_channel @ w.to(per_channel)
         total = layer if total is None else total + layer
     return total

@@ -13,6 +13,11 @@ from ..registry import Registry
 
 INPUT_TOLERANCE = 1e-6
 
+#: ``torch.compile`` modes a metric accepts. Modes with CUDA graphs are left out on purpose: the
+#: runner keeps one batch's embeddings alive across several ``embed`` calls (a 2AFC reference is
+#: compared twice, metrics share trunk features), and a graph replay would overwrite them.
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
+
 
 def check_images(x: Any, arg: str = "x", min_size: int = 1, metric: str = "metric") -> None:
     """Validate one batch: float tensor, (N, 3, H, W), values in [0, 1], at least ``min_size`` pixels.
@@ -89,6 +94,8 @@ class Metric(nn.Module):
 
     higher_is_better: ClassVar[bool] = False
     is_differentiable: ClassVar[bool] = True
+    #: Whether ``compile_for_inference`` compiles this type (network metrics, where it pays).
+    compilable: ClassVar[bool] = False
     Config: ClassVar[type]
 
     def __init__(self, config: Any, card: MetricCard) -> None:
@@ -134,6 +141,39 @@ class Metric(nn.Module):
         may differ from the default layout in the last float32 bits)."""
         self.channels_last = True
         self.to(memory_format=torch.channels_last)
+
+    def compile_for_inference(self, mode: str = "default") -> bool:
+        """Run ``embed`` and ``compare`` through ``torch.compile`` (fused kernels on the device).
+
+        The first batch of each new shape pays the compilation (seconds to a minute); values may
+        differ from eager execution in the last float32 bits. Metrics that are not ``compilable``
+        (cheap pixel metrics, CPU reference conventions) are left as they are.
+
+        Args:
+            mode: One of :data:`COMPILE_MODES`.
+
+        Returns:
+            Whether this metric was compiled.
+
+        Raises:
+            ValueError: An unknown or CUDA-graph mode.
+
+        Example:
+            >>> metric = create_metric("lpips-alex")  # doctest: +SKIP
+            >>> metric.compile_for_inference()  # doctest: +SKIP
+            True
+        """
+        if mode not in COMPILE_MODES:
+            raise ValueError(
+                f"compile mode {mode!r}: use one of {', '.join(COMPILE_MODES)} (CUDA-graph modes "
+                "would overwrite embeddings the runner still holds)."
+            )
+        if not self.compilable:
+            return False
+        # Instance attributes shadow the methods, so forward() and the runner use the compiled code.
+        self.embed = torch.compile(self.embed, mode=mode)
+        self.compare = torch.compile(self.compare, mode=mode)
+        return True
 
     def compare(self, ex: Any, ey: Any) -> torch.Tensor:
         """(N,) scores between two embedded batches."""

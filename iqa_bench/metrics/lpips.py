@@ -103,6 +103,7 @@ class LPIPS(Metric):
     Config = LPIPSConfig
     higher_is_better = False
     is_differentiable = True
+    compilable = True
 
     def __init__(self, config: LPIPSConfig, card: MetricCard) -> None:
         super().__init__(config, card)

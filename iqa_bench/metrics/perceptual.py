@@ -43,6 +43,7 @@ class Perceptual(Metric):
     Config = PerceptualConfig
     higher_is_better = False
     is_differentiable = True
+    compilable = True
 
     def __init__(self, config: PerceptualConfig, card: MetricCard) -> None:
         super().__init__(config, card)

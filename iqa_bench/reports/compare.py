@@ -1,9 +1,11 @@
-"""Compares the 2AFC averages of two runs, metric by metric.
+"""Compares two runs metric by metric: 2AFC avg, JND mAP or MOS SRCC.
 
-When both runs scored the same 2AFC samples with the same judgments (e.g. two versions of the
-package, or two devices, on one dataset), each metric's difference is tested with a paired
-sign-flip permutation test on per-sample credits and gets a paired bootstrap CI. Otherwise the
-runs are bootstrapped independently and only a CI of the difference is given, never a p-value.
+When both runs scored the same samples with the same judgments (e.g. two versions of the
+package, or two devices, on one dataset), each metric's difference gets a paired bootstrap CI;
+for 2AFC, whose score is a mean of per-sample credits, it is also tested with a paired sign-flip
+permutation test (Holm-adjusted across metrics). JND AP and SRCC are not per-sample means, so
+they get the paired CI only. Runs on different samples are bootstrapped independently and only
+a CI of the difference is given, never a p-value.
 
 Example:
     >>> print(compare_runs("runs/a", "runs/b", n_boot=200, n_perm=500))  # doctest: +SKIP
@@ -18,25 +20,40 @@ from pathlib import Path
 import numpy as np
 
 from ..results import Run, load_run
-from ..stats import bootstrap_twoafc, holm, paired_permutation_test
+from ..stats import (
+    bootstrap_difference,
+    bootstrap_of,
+    bootstrap_twoafc,
+    holm,
+    paired_permutation_test,
+    unpaired_difference,
+)
 from .summary import SYNTHETIC_BANNER, Cell, credits_by_sample, format_cell
 
-__all__ = ["ComparisonRow", "RunComparison", "compare_data", "compare_runs"]
+__all__ = ["TASK_STATISTICS", "ComparisonRow", "RunComparison", "compare_data", "compare_runs"]
+
+#: task -> (statistic named in ``stats.difference``, label, scale of the shown values).
+TASK_STATISTICS: dict[str, tuple[str, str, float]] = {
+    "2afc": ("twoafc", "2AFC avg (%)", 100.0),
+    "jnd": ("jnd_ap", "JND mAP (%)", 100.0),
+    "mos": ("srcc", "SRCC", 1.0),
+}
 
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """2AFC avg of one metric in two runs.
+    """One metric's statistic (2AFC avg, JND mAP or SRCC) in two runs.
 
     Attributes:
         metric: Metric name.
-        a: Run A's 2AFC avg with CI (percent).
-        b: Run B's 2AFC avg with CI (percent).
-        difference: ``a - b`` in percentage points (on the common samples when paired).
-        ci_low: Lower bound of the difference's bootstrap CI (points).
-        ci_high: Upper bound of the difference's bootstrap CI (points).
-        p_value: Paired sign-flip p-value; ``None`` when unpaired.
-        p_holm: ``p_value`` Holm-adjusted across the compared metrics; ``None`` when unpaired.
+        a: Run A's statistic with CI (percent for 2AFC and JND, plain for SRCC).
+        b: Run B's statistic with CI.
+        difference: ``a - b`` (percentage points for 2AFC and JND; on the common samples when
+            paired).
+        ci_low: Lower bound of the difference's bootstrap CI.
+        ci_high: Upper bound of the difference's bootstrap CI.
+        p_value: Paired sign-flip p-value (2AFC only); ``None`` when unpaired or for JND/MOS.
+        p_holm: ``p_value`` Holm-adjusted across the compared metrics; ``None`` without p-value.
         paired: Whether samples were paired by ``sample_id``.
         n: Samples in the test (common valid samples when paired, A's plus B's otherwise).
     """
@@ -55,9 +72,11 @@ class ComparisonRow:
 
 @dataclass(frozen=True)
 class RunComparison:
-    """Per-metric comparison of two runs' 2AFC averages.
+    """Per-metric comparison of two runs on one task.
 
     Attributes:
+        task: ``2afc``, ``jnd`` or ``mos``.
+        statistic: What the values are, e.g. ``"2AFC avg (%)"``.
         run_a: Run A's id.
         run_b: Run B's id.
         paired: Whether both runs hold the same samples with the same judgments.
@@ -68,6 +87,8 @@ class RunComparison:
         confidence: CI coverage.
     """
 
+    task: str
+    statistic: str
     run_a: str
     run_b: str
     paired: bool
@@ -91,9 +112,9 @@ def _stratified_means(
     return reps
 
 
-def _same_samples(a: Run, b: Run) -> bool:
-    sa, _, ha = a.judgments("2afc")
-    sb, _, hb = b.judgments("2afc")
+def _same_samples(a: Run, b: Run, task: str) -> bool:
+    sa, _, ha = a.judgments(task)
+    sb, _, hb = b.judgments(task)
     if len(sa) != len(sb) or set(sa.tolist()) != set(sb.tolist()):
         return False
     pos = {s: i for i, s in enumerate(sb.tolist())}
@@ -109,61 +130,17 @@ def _avg(run: Run, name: str, n_boot: int, seed: int, confidence: float) -> Cell
     return Cell(100 * boot.mean, 100 * lo, 100 * hi, len(data.h))
 
 
-def compare_data(
-    run_a: Run | str | Path,
-    run_b: Run | str | Path,
-    *,
-    n_boot: int = 1000,
-    n_perm: int = 10000,
-    seed: int = 0,
-    confidence: float = 0.95,
-) -> RunComparison:
-    """Compares the 2AFC avg of every metric that ran in both runs.
-
-    Args:
-        run_a: A :class:`~iqa_bench.results.Run` or a run directory.
-        run_b: The run to compare against.
-        n_boot: Bootstrap resamples for the CIs (at least 100).
-        n_perm: Sign flips for the paired tests (at least 100).
-        seed: Random seed.
-        confidence: CI coverage.
-
-    Returns:
-        A :class:`RunComparison`.
-
-    Raises:
-        ValueError: When a run has no 2AFC task.
-
-    Example:
-        >>> cmp = compare_data("runs/a", "runs/b", n_boot=200, n_perm=500)  # doctest: +SKIP
-        >>> cmp.paired, cmp.rows[0].metric  # doctest: +SKIP
-        (True, 'l2')
-    """
-    a = run_a if isinstance(run_a, Run) else load_run(run_a)
-    b = run_b if isinstance(run_b, Run) else load_run(run_b)
-    for run in (a, b):
-        if "2afc" not in run.tasks():
-            raise ValueError(f"run {run.path} has no 2afc task; compare needs 2AFC scores.")
-    names_a, names_b = a.metric_names(), b.metric_names()
-    common = [n for n in names_a if n in names_b]
-    paired = _same_samples(a, b)
-    notes = []
-    if a.dataset.name != b.dataset.name:
-        notes.append(f"different datasets ({a.dataset.name} vs {b.dataset.name}).")
-    if a.dataset.synthetic or b.dataset.synthetic:
-        notes.append(SYNTHETIC_BANNER + ".")
-    if not paired:
-        notes.append(
-            "the runs' 2AFC samples do not match (different sample_ids or judgments), so no "
-            "paired test is possible; showing an unpaired bootstrap CI of the difference only."
-        )
+def _twoafc_rows(
+    a: Run, b: Run, names: list[str], paired: bool, n_boot: int, n_perm: int, seed: int, conf: float
+) -> list[ComparisonRow]:
+    """Rows from per-sample credits: paired sign-flip test and bootstrap CI, or unpaired CI."""
     rng = np.random.default_rng(seed)
-    alpha = (1.0 - confidence) / 2.0
+    alpha = (1.0 - conf) / 2.0
     rows = []
-    for name in common:
+    for name in names:
         ca, cb = credits_by_sample(a, name), credits_by_sample(b, name)
-        avg_a = _avg(a, name, n_boot, seed, confidence)
-        avg_b = _avg(b, name, n_boot, seed, confidence)
+        avg_a = _avg(a, name, n_boot, seed, conf)
+        avg_b = _avg(b, name, n_boot, seed, conf)
         if paired:
             ids = [s for s in ca if s in cb]  # samples that failed in either run are dropped
             subset = np.array([ca[s][1] for s in ids])
@@ -186,7 +163,140 @@ def compare_data(
             ComparisonRow(**{**r.__dict__, "p_holm": float(q)})
             for r, q in zip(rows, adjusted, strict=True)
         ]
+    return rows
+
+
+def _predictions(run: Run, name: str, task: str) -> dict[str, tuple[float, str, float]]:
+    """sample_id -> (prediction, subset, judgment), oriented for ``TASK_STATISTICS[task]``."""
+    if task == "jnd":
+        data = run.jnd(name)
+        pred, judg = data.d, data.same
+    else:
+        data = run.mos(name)
+        pred = -data.d  # quality-like
+        judg = data.mos if data.higher_is_better_mos else -data.mos
+    return {
+        str(s): (float(p), str(sub), float(j))
+        for s, p, sub, j in zip(data.sample_id, pred, data.subset, judg, strict=True)
+    }
+
+
+def _bootstrap_rows(
+    a: Run, b: Run, names: list[str], paired: bool, task: str, n_boot: int, seed: int, conf: float
+) -> list[ComparisonRow]:
+    """Rows for statistics that are not per-sample means (JND AP, SRCC): bootstrap CIs only.
+
+    JND AP is averaged over subsets as in the paper; SRCC is over all images, as reported.
+    """
+    statistic, _, scale = TASK_STATISTICS[task]
+    rows = []
+    for name in names:
+        pa, pb = _predictions(a, name, task), _predictions(b, name, task)
+        boots = []
+        for k, values in enumerate((pa, pb)):
+            v = np.array(list(values.values()), dtype=object)
+            subset = v[:, 1].astype(str) if task == "jnd" else None
+            boots.append(
+                bootstrap_of(
+                    statistic,
+                    v[:, 0].astype(float),
+                    v[:, 2].astype(float),
+                    subset,
+                    n_boot=n_boot,
+                    confidence=conf,
+                    seed=seed + k,
+                )
+            )
+        cells = [
+            Cell(scale * r.mean, scale * r.mean_interval[0], scale * r.mean_interval[1], len(p))
+            for r, p in ((boots[0], pa), (boots[1], pb))
+        ]
+        if paired:
+            ids = [s for s in pa if s in pb]
+            diff = bootstrap_difference(
+                statistic,
+                [pa[s][0] for s in ids],
+                [pb[s][0] for s in ids],
+                [pa[s][2] for s in ids],
+                [pa[s][1] for s in ids] if task == "jnd" else None,
+                n_boot=n_boot,
+                confidence=conf,
+                seed=seed,
+            )
+            est, (lo, hi), n = diff.mean, diff.mean_interval, len(ids)
+        else:
+            est, (lo, hi) = unpaired_difference(boots[0], boots[1], conf)
+            n = len(pa) + len(pb)
+        rows.append(
+            ComparisonRow(
+                name, *cells, scale * est, scale * lo, scale * hi, None, None, paired, n
+            )
+        )
+    return rows
+
+
+def compare_data(
+    run_a: Run | str | Path,
+    run_b: Run | str | Path,
+    *,
+    task: str = "2afc",
+    n_boot: int = 1000,
+    n_perm: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> RunComparison:
+    """Compares one task's headline statistic for every metric that ran in both runs.
+
+    Args:
+        run_a: A :class:`~iqa_bench.results.Run` or a run directory.
+        run_b: The run to compare against.
+        task: ``2afc`` (2AFC avg), ``jnd`` (JND mAP) or ``mos`` (SRCC over all images).
+        n_boot: Bootstrap resamples for the CIs (at least 100).
+        n_perm: Sign flips for the paired 2AFC tests (at least 100).
+        seed: Random seed.
+        confidence: CI coverage.
+
+    Returns:
+        A :class:`RunComparison`.
+
+    Raises:
+        ValueError: An unknown task, or a run without it.
+
+    Example:
+        >>> cmp = compare_data("runs/a", "runs/b", n_boot=200, n_perm=500)  # doctest: +SKIP
+        >>> cmp.paired, cmp.rows[0].metric  # doctest: +SKIP
+        (True, 'l2')
+    """
+    if task not in TASK_STATISTICS:
+        raise ValueError(f"task: {task!r} is not one of {', '.join(TASK_STATISTICS)}.")
+    a = run_a if isinstance(run_a, Run) else load_run(run_a)
+    b = run_b if isinstance(run_b, Run) else load_run(run_b)
+    for run in (a, b):
+        if task not in run.tasks():
+            raise ValueError(
+                f"run {run.path} has no {task} task (it has {', '.join(run.tasks()) or 'none'}); "
+                "compare a task both runs scored."
+            )
+    names_a, names_b = a.metric_names(), b.metric_names()
+    common = [n for n in names_a if n in names_b]
+    paired = _same_samples(a, b, task)
+    notes = []
+    if a.dataset.name != b.dataset.name:
+        notes.append(f"different datasets ({a.dataset.name} vs {b.dataset.name}).")
+    if a.dataset.synthetic or b.dataset.synthetic:
+        notes.append(SYNTHETIC_BANNER + ".")
+    if not paired:
+        notes.append(
+            f"the runs' {task} samples do not match (different sample_ids or judgments), so no "
+            "paired comparison is possible; showing an unpaired bootstrap CI of the difference."
+        )
+    if task == "2afc":
+        rows = _twoafc_rows(a, b, common, paired, n_boot, n_perm, seed, confidence)
+    else:
+        rows = _bootstrap_rows(a, b, common, paired, task, n_boot, seed, confidence)
     return RunComparison(
+        task=task,
+        statistic=TASK_STATISTICS[task][1],
         run_a=a.run_id,
         run_b=b.run_id,
         paired=paired,
@@ -198,38 +308,36 @@ def compare_data(
     )
 
 
-def compare_runs(
-    run_a: Run | str | Path,
-    run_b: Run | str | Path,
-    *,
-    n_boot: int = 1000,
-    n_perm: int = 10000,
-    seed: int = 0,
-    confidence: float = 0.95,
-) -> str:
-    """Fixed-width text comparing two runs' 2AFC averages (see :func:`compare_data`).
+def _format(cell: Cell, task: str) -> str:
+    if task != "mos":
+        return format_cell(cell)
+    if not np.isfinite(cell.score):
+        return "-"
+    return f"{cell.score:.3f} ± {cell.half_width:.3f}"
 
-    Example:
-        >>> print(compare_runs("runs/a", "runs/b", n_boot=200, n_perm=500))  # doctest: +SKIP
-        2AFC avg (%): A = run-a, B = run-b (paired by sample_id)
-    """
-    cmp = compare_data(run_a, run_b, n_boot=n_boot, n_perm=n_perm, seed=seed, confidence=confidence)
+
+def _comparison_text(cmp: RunComparison) -> list[str]:
     how = "paired by sample_id" if cmp.paired else "UNPAIRED: the runs' samples differ"
-    lines = [f"2AFC avg (%): A = {cmp.run_a}, B = {cmp.run_b} ({how})"]
+    lines = [f"{cmp.statistic}: A = {cmp.run_a}, B = {cmp.run_b} ({how})"]
     lines += [f"note: {note}" for note in cmp.notes]
     width = max([len("metric"), *(len(r.metric) for r in cmp.rows)])
-    ci_head = f"{round(100 * confidence)}% CI of A-B"
-    tail = "p (paired perm.)  p (Holm)" if cmp.paired else "CI excludes 0"
-    lines.append(f"{'metric':<{width}}  {'A':>12}  {'B':>12}  {'A-B':>6}  {ci_head:>16}  {tail}")
+    cell_w = 12 if cmp.task != "mos" else 14
+    ci_head = f"{round(100 * cmp.confidence)}% CI of A-B"
+    has_p = any(r.p_value is not None for r in cmp.rows)
+    tail = "p (paired perm.)  p (Holm)" if has_p else "CI excludes 0"
+    lines.append(
+        f"{'metric':<{width}}  {'A':>{cell_w}}  {'B':>{cell_w}}  {'A-B':>6}  {ci_head:>16}  {tail}"
+    )
+    digits = 3 if cmp.task == "mos" else 1
     for r in cmp.rows:
-        ci = f"[{r.ci_low:+.1f}, {r.ci_high:+.1f}]"
+        ci = f"[{r.ci_low:+.{digits}f}, {r.ci_high:+.{digits}f}]"
         if r.p_value is not None:
             test = f"{r.p_value:<16.4f}  {r.p_holm:.4f}"
         else:
             test = "yes" if r.ci_low > 0 or r.ci_high < 0 else "no"
         lines.append(
-            f"{r.metric:<{width}}  {format_cell(r.a):>12}  {format_cell(r.b):>12}  "
-            f"{r.difference:+6.1f}  {ci:>16}  {test}"
+            f"{r.metric:<{width}}  {_format(r.a, cmp.task):>{cell_w}}  "
+            f"{_format(r.b, cmp.task):>{cell_w}}  {r.difference:+6.{digits}f}  {ci:>16}  {test}"
         )
     if not cmp.rows:
         lines.append("(no metric ran in both runs)")
@@ -237,5 +345,48 @@ def compare_runs(
         lines.append(f"only in A: {', '.join(cmp.only_a)}")
     if cmp.only_b:
         lines.append(f"only in B: {', '.join(cmp.only_b)}")
-    lines.append("A-B in percentage points; ± = CI half-width of each run's 2AFC avg.")
-    return "\n".join(lines)
+    unit = "in percentage points" if cmp.task != "mos" else "in SRCC units"
+    lines.append(f"A-B {unit}; ± = CI half-width of each run's value.")
+    return lines
+
+
+def compare_runs(
+    run_a: Run | str | Path,
+    run_b: Run | str | Path,
+    *,
+    task: str | None = None,
+    n_boot: int = 1000,
+    n_perm: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> str:
+    """Fixed-width text comparing two runs (see :func:`compare_data`).
+
+    Args:
+        task: One task to compare; None compares every task both runs scored.
+
+    Raises:
+        ValueError: When the runs share no task.
+
+    Example:
+        >>> print(compare_runs("runs/a", "runs/b", n_boot=200, n_perm=500))  # doctest: +SKIP
+        2AFC avg (%): A = run-a, B = run-b (paired by sample_id)
+    """
+    a = run_a if isinstance(run_a, Run) else load_run(run_a)
+    b = run_b if isinstance(run_b, Run) else load_run(run_b)
+    if task is None:
+        tasks = [t for t in TASK_STATISTICS if t in a.tasks() and t in b.tasks()]
+        if not tasks:
+            raise ValueError(
+                f"runs {a.path} ({', '.join(a.tasks())}) and {b.path} ({', '.join(b.tasks())}) "
+                "share no task to compare."
+            )
+    else:
+        tasks = [task]
+    sections = []
+    for t in tasks:
+        cmp = compare_data(
+            a, b, task=t, n_boot=n_boot, n_perm=n_perm, seed=seed, confidence=confidence
+        )
+        sections.append("\n".join(_comparison_text(cmp)))
+    return "\n\n".join(sections)

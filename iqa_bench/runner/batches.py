@@ -99,6 +99,42 @@ def _group_by_size(decoded, fields, samples) -> Iterator[DecodedBatch]:
         yield DecodedBatch([p for p, _ in members], images, failed if i == 0 else [])
 
 
+def split_by_pixels(
+    batch: DecodedBatch, max_pixels: int, resize: int | None = None
+) -> Iterator[DecodedBatch]:
+    """Cut a batch so that each part holds at most ``max_pixels`` pixels per image field.
+
+    Network activations grow with batch size times image area, so large images (1024x1024 MOS
+    sets) go through in smaller batches instead of exhausting memory; 64x64 patches are left in
+    one batch. A single image larger than the budget still forms a batch of one.
+
+    Args:
+        batch: A decoded batch.
+        max_pixels: Budget of ``batch size x height x width`` as the metric sees it.
+        resize: The side images are resized to before scoring, if any.
+
+    Example:
+        >>> b = DecodedBatch([0, 1, 2], {"p0": np.zeros((3, 100, 100, 3), np.uint8)}, [])
+        >>> [part.positions for part in split_by_pixels(b, 20_000)]
+        [[0, 1], [2]]
+    """
+    if not batch.positions:
+        yield batch
+        return
+    h, w = next(iter(batch.images.values())).shape[1:3]
+    area = resize * resize if resize else h * w
+    step = max(1, max_pixels // area)
+    if step >= len(batch.positions):
+        yield batch
+        return
+    for start in range(0, len(batch.positions), step):
+        yield DecodedBatch(
+            batch.positions[start : start + step],
+            {f: a[start : start + step] for f, a in batch.images.items()},
+            batch.failed if start == 0 else [],
+        )
+
+
 def to_device(images: np.ndarray, device: torch.device, resize: int | None = None) -> torch.Tensor:
     """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [0, 1] on ``device``, converted there.
 

@@ -5,36 +5,23 @@ It computes no statistics: it writes per-sample distances (see ``docs/ARCHITECTU
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..config import metric_cards
 from ..datasets import Dataset, open_dataset
 from ..metrics import Metric, create_metric
-from ..tasks import task_spec
-from ..weights import WeightsUnavailableError, cache_dir
+from ..metrics.base import COMPILE_MODES
+from ..weights import WeightsUnavailableError
 from . import store
-from .batches import (
-    DecodedBatch,
-    batches_from_arrays,
-    decoded_batches,
-    image_fields,
-    merge_batches,
-    to_device,
-)
-from .decode_cache import DecodeCache
 from .distributed import DistContext, dist_context
 from .provenance import environment_info, new_run_id, now_iso, package_info
-
-DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+from .task_run import DTYPES, TaskRun
 
 
 @dataclass
@@ -55,6 +42,12 @@ class RunOptions:
         decode_cache: Keep decoded images in ``<cache>/decoded`` (memory-mapped uint8) so later
             runs skip PNG decoding.
         reuse: Reuse finished per-sample results in the run directory (False recomputes).
+        max_batch_pixels: At most this many pixels (batch size x height x width) per image
+            field go to a metric at once, so large images score in smaller batches (default:
+            64 images of 256x256); batches of 64x64 patches are not affected.
+        compile: ``torch.compile`` mode for network metrics (``default`` or
+            ``max-autotune-no-cudagraphs``); None runs them eagerly. Values agree with eager
+            execution to float32 rounding, so finished results are reused either way.
     """
 
     device: str | None = None
@@ -67,6 +60,8 @@ class RunOptions:
     resize: int | None = None
     decode_cache: bool = True
     reuse: bool = True
+    max_batch_pixels: int = 64 * 256 * 256
+    compile: str | None = None
 
 
 @dataclass
@@ -143,220 +138,6 @@ def skipped_record(name: str, reason: str) -> dict:
     }
 
 
-def _embed(metric: Metric, tensors: dict[str, torch.Tensor], field: str, cache: dict):
-    """``metric.embed`` of one image field, shared with metrics of the same ``embedding_key``."""
-    key = metric.embedding_key
-    if key is None:
-        return metric.embed(tensors[field])
-    if (key, field) not in cache:
-        cache[key, field] = metric.embed(tensors[field])
-    return cache[key, field]
-
-
-def _score(metric: Metric, tensors: dict[str, torch.Tensor], task: str, autocast, cache: dict):
-    """One score array per compared pair of the task (a 2AFC reference is embedded once)."""
-    with autocast():
-        return [
-            metric.compare(_embed(metric, tensors, a, cache), _embed(metric, tensors, b, cache))
-            for a, b in task_spec(task).pairs
-        ]
-
-
-def _score_with_backoff(metric, tensors, task, autocast, cache) -> list[np.ndarray]:
-    """Score a batch, halving it on out-of-memory until it fits (one sample must fit)."""
-    try:
-        out = _score(metric, tensors, task, autocast, cache)
-        return [o.detach().double().cpu().numpy() for o in out]
-    except torch.OutOfMemoryError:
-        n = next(iter(tensors.values())).shape[0]
-        if n == 1:
-            raise
-        cache.clear()  # shared embeddings of the whole batch would not fit beside the halves
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        half = n // 2
-        parts = [
-            {k: v[:half] for k, v in tensors.items()},
-            {k: v[half:] for k, v in tensors.items()},
-        ]
-        first, second = (_score_with_backoff(metric, p, task, autocast, {}) for p in parts)
-        return [np.concatenate([a, b]) for a, b in zip(first, second)]
-
-
-def _check_size(metric: Metric, shape: tuple[int, ...], sample_id: str) -> None:
-    h, w = shape[1:3]
-    if min(h, w) < metric.min_size:
-        raise ValueError(
-            f"sample {sample_id}: images of {h}x{w} are smaller than {metric.name!r} accepts "
-            f"(at least {metric.min_size}x{metric.min_size}); drop the metric or resize the data."
-        )
-
-
-class _TaskRun:
-    """Scores one task for the metrics that still need it, chunk by chunk."""
-
-    def __init__(self, ds, task, metrics, run_dir, opts, device, ctx, dataset_fp):
-        self.task, self.metrics, self.run_dir, self.opts = task, metrics, run_dir, opts
-        self.device, self.ctx = device, ctx
-        self.samples = ds.samples(task)
-        self.ids = [s.sample_id for s in self.samples]
-        self.fields = store.SCORE_FIELDS[task]
-        dtype = DTYPES[opts.dtype]
-        self.autocast = (
-            (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
-        )
-        self.fps = {
-            name: store.fingerprint(
-                {
-                    "metric": name,
-                    "card": asdict(m.card),
-                    "weights": m.weight_hashes,
-                    "task": task,
-                    "dataset": dataset_fp,
-                    "ids": store.ids_digest(self.ids),
-                    "dtype": opts.dtype,
-                    "resize": opts.resize,
-                }
-            )
-            for name, m in metrics.items()
-        }
-        self.timings = {name: 0.0 for name in metrics}
-        self.decode_s = 0.0
-        self.decode_cache_hits = 0
-        self.failed: dict[int, tuple[str, str]] = {}
-
-    def run(self, log) -> None:
-        pending = [
-            n
-            for n in self.metrics
-            if not (self.opts.reuse and store.has_final(self.run_dir, n, self.task, self.fps[n]))
-        ]
-        for name in set(self.metrics) - set(pending):
-            for pos in store.load_final_failures(self.run_dir, name, self.task):
-                path = str(getattr(self.samples[pos], image_fields(self.task)[0]))
-                self.failed.setdefault(pos, (path, "failed in an earlier run"))
-            log(f"{self.task}: reusing finished scores of {name}")
-        if not pending:
-            return
-        n, size = len(self.samples), self.opts.chunk_size
-        values = {name: {f: np.full(n, np.nan) for f in self.fields} for name in pending}
-        bar = tqdm(
-            total=n,
-            desc=f"{self.task} ({len(pending)} metrics)",
-            unit="sample",
-            disable=not self.opts.progress or not self.ctx.is_main,
-            file=sys.stderr,
-        )
-        for index, start in enumerate(range(0, n, size)):
-            stop = min(start + size, n)
-            chunk_fps = {name: f"{self.fps[name]}:{index}:{size}" for name in pending}
-            todo = []
-            for name in pending:
-                cached = (
-                    store.load_chunk(self.run_dir, name, self.task, index, chunk_fps[name])
-                    if self.opts.reuse
-                    else None
-                )
-                if cached is None:
-                    todo.append(name)
-                    continue
-                for f in self.fields:
-                    values[name][f][start:stop] = cached[f]
-                for pos, path, reason in cached["failed"]:
-                    self.failed[pos] = (path, reason)
-            if todo:
-                chunk_values, chunk_failed = self._score_chunk(todo, start, stop)
-                if self.ctx.is_main:
-                    for name in todo:
-                        for f in self.fields:
-                            values[name][f][start:stop] = chunk_values[name][f]
-                        store.save_chunk(
-                            self.run_dir,
-                            name,
-                            self.task,
-                            index,
-                            chunk_fps[name],
-                            chunk_values[name],
-                            chunk_failed,
-                        )
-                for pos, path, reason in chunk_failed:
-                    self.failed[pos] = (path, reason)
-                self.ctx.barrier()
-            bar.update(stop - start)
-        bar.close()
-        if self.ctx.is_main:
-            for name in pending:
-                store.save_final(
-                    self.run_dir, name, self.task, self.fps[name], self.ids, values[name]
-                )
-
-    def _batches(self, positions: list[int]):
-        """Decoded batches of ``positions``: from the decoded-image cache, or decoded and cached."""
-        fields = image_fields(self.task)
-        cache = DecodeCache(cache_dir() / "decoded") if self.opts.decode_cache else None
-        key = cache.key(self.task, self.samples, positions, fields) if cache else ""
-        hit = cache.load(key) if cache else None
-        if hit is not None:
-            self.decode_cache_hits += 1
-            yield from batches_from_arrays(*hit, self.opts.batch_size)
-            return
-        kept: list[DecodedBatch] = []
-        for batch in decoded_batches(
-            self.samples,
-            positions,
-            self.task,
-            self.opts.batch_size,
-            self.opts.skip_bad,
-            self.opts.workers,
-        ):
-            kept.append(batch)
-            yield batch
-        if cache is not None:
-            merged = merge_batches(kept)
-            if merged is not None:
-                cache.save(key, *merged)
-
-    def _score_chunk(self, names, start, stop):
-        positions = list(range(start + self.ctx.rank, stop, self.ctx.world_size))
-        local = {name: {f: {} for f in self.fields} for name in names}
-        failed = []
-        t0 = time.perf_counter()
-        for batch in self._batches(positions):
-            self.decode_s += time.perf_counter() - t0
-            failed += batch.failed
-            if batch.positions:
-                tensors = {
-                    k: to_device(v, self.device, self.opts.resize) for k, v in batch.images.items()
-                }
-                shared: dict = {}  # embeddings of this batch, by (embedding_key, image field)
-                for name in names:
-                    metric = self.metrics[name]
-                    _check_size(
-                        metric,
-                        batch.images[image_fields(self.task)[0]].shape,
-                        self.samples[batch.positions[0]].sample_id,
-                    )
-                    t1 = time.perf_counter()
-                    with torch.inference_mode():
-                        out = _score_with_backoff(metric, tensors, self.task, self.autocast, shared)
-                    if self.device.type == "cuda":
-                        torch.cuda.synchronize(self.device)
-                    self.timings[name] += time.perf_counter() - t1
-                    for f, arr in zip(self.fields, out):
-                        local[name][f].update(zip(batch.positions, arr.tolist()))
-            t0 = time.perf_counter()
-        gathered = self.ctx.gather((local, failed))
-        merged = {name: {f: np.full(stop - start, np.nan) for f in self.fields} for name in names}
-        all_failed = []
-        for part_values, part_failed in gathered:
-            all_failed += part_failed
-            for name in names:
-                for f in self.fields:
-                    for pos, v in part_values[name][f].items():
-                        merged[name][f][pos - start] = v
-        return merged, sorted(all_failed)
-
-
 def run_benchmark(
     dataset: str | Dataset,
     metrics: Sequence[str] | str = "all",
@@ -389,8 +170,10 @@ def run_benchmark(
     opts = options or RunOptions()
     if opts.dtype not in DTYPES:
         raise ValueError(f"dtype: {opts.dtype!r} is not one of {', '.join(DTYPES)}.")
-    if opts.batch_size < 1 or opts.chunk_size < 1:
-        raise ValueError("batch_size and chunk_size must be positive integers.")
+    if opts.batch_size < 1 or opts.chunk_size < 1 or opts.max_batch_pixels < 1:
+        raise ValueError("batch_size, chunk_size and max_batch_pixels must be positive integers.")
+    if opts.compile is not None and opts.compile not in COMPILE_MODES:
+        raise ValueError(f"compile: {opts.compile!r} is not one of {', '.join(COMPILE_MODES)}.")
     ctx = dist_context()
     log = log or (lambda msg: print(f"iqa-bench: {msg}", file=sys.stderr) if ctx.is_main else None)
     t_start = time.perf_counter()
@@ -410,6 +193,9 @@ def run_benchmark(
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(opts.device, ctx)
     built, skipped = build_metrics(metrics, device, log)
+    compiled = {
+        n for n, m in built.items() if opts.compile and m.compile_for_inference(opts.compile)
+    }
     dataset_info = {
         "name": ds.name,
         "card_version": ds.version,
@@ -433,7 +219,9 @@ def run_benchmark(
         "device": str(device),
         "dtype": opts.dtype,
         "batch_size": opts.batch_size,
+        "max_batch_pixels": opts.max_batch_pixels,
         "resize": opts.resize,
+        "compile": opts.compile,
         "world_size": ctx.world_size,
         "tasks": {},
         "metrics": {name: metric_record(m) for name, m in built.items()},
@@ -441,10 +229,12 @@ def run_benchmark(
         "bad_samples": [asdict(b) | {"path": str(b.path)} for b in ds.bad_samples],
         "timings": {},
     }
+    for name in compiled:
+        manifest["metrics"][name]["compiled"] = opts.compile
     manifest["metrics"].update({n: skipped_record(n, r) for n, r in skipped.items()})
     decode_s, cache_hits = 0.0, 0
     for task in ds.tasks():
-        task_run = _TaskRun(ds, task, built, run_dir, opts, device, ctx, dataset_fp)
+        task_run = TaskRun(ds, task, built, run_dir, opts, device, ctx, dataset_fp)
         subsets: dict[str, int] = {}
         for s in task_run.samples:
             subsets[s.subset] = subsets.get(s.subset, 0) + 1

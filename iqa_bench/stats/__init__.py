@@ -29,6 +29,7 @@ from .correlation import (
     plcc,
     srcc,
 )
+from .difference import bootstrap_difference, bootstrap_of, unpaired_difference
 from .jnd import JNDResult, jnd_ap, jnd_map, voc_ap
 from .mos import SubsetCorrelation, subset_correlations
 from .significance import (
@@ -59,7 +60,9 @@ __all__ = [
     "SignificanceMatrix",
     "SubsetCorrelation",
     "TwoAFCResult",
+    "bootstrap_difference",
     "bootstrap_jnd",
+    "bootstrap_of",
     "bootstrap_statistic",
     "bootstrap_twoafc",
     "correlations",
@@ -80,5 +83,6 @@ __all__ = [
     "subset_correlations",
     "twoafc_credit",
     "twoafc_scores",
+    "unpaired_difference",
     "voc_ap",
 ]

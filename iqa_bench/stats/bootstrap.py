@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -62,6 +62,8 @@ class BootstrapResult:
         n_boot: Number of resamples.
         confidence: Nominal coverage of the intervals, e.g. 0.95.
         seed: Seed given to ``numpy.random.default_rng``.
+        mean_replicates: (n_boot,) mean over subsets of each resample (NaN where a subset's
+            statistic is undefined), e.g. to combine two independent bootstraps.
     """
 
     estimates: dict[str, float]
@@ -71,6 +73,7 @@ class BootstrapResult:
     n_boot: int
     confidence: float
     seed: int | None
+    mean_replicates: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def _check_count(name: str, value: int) -> None:
@@ -181,14 +184,16 @@ def bootstrap_statistic(
         intervals[str(name)] = percentile_interval(replicates[:, k], confidence)
     # A resample of the whole benchmark is one resample of every stratum, so its mean over
     # strata is the row mean; NaN in any stratum makes that resample's mean undefined.
+    means = replicates.mean(axis=1)
     return BootstrapResult(
         estimates=estimates,
         intervals=intervals,
         mean=float(np.mean(list(estimates.values()))),
-        mean_interval=percentile_interval(replicates.mean(axis=1), confidence),
+        mean_interval=percentile_interval(means, confidence),
         n_boot=int(n_boot),
         confidence=float(confidence),
         seed=None if seed is None else int(seed),
+        mean_replicates=means,
     )
 
 

@@ -1,0 +1,252 @@
+"""Scoring one task of a run: chunk by chunk, batch by batch, every metric, with resume.
+
+Embeddings are shared between metrics with the same ``embedding_key`` within a batch, a batch
+that runs out of device memory is halved until it fits, and each finished chunk is stored so a
+killed run resumes. No statistics here (see ``docs/ARCHITECTURE.md``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import asdict
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..metrics import Metric
+from ..tasks import task_spec
+from ..weights import cache_dir
+from . import store
+from .batches import (
+    DecodedBatch,
+    batches_from_arrays,
+    decoded_batches,
+    image_fields,
+    merge_batches,
+    split_by_pixels,
+    to_device,
+)
+from .decode_cache import DecodeCache
+
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _embed(metric: Metric, tensors: dict[str, torch.Tensor], field: str, cache: dict):
+    """``metric.embed`` of one image field, shared with metrics of the same ``embedding_key``."""
+    key = metric.embedding_key
+    if key is None:
+        return metric.embed(tensors[field])
+    if (key, field) not in cache:
+        cache[key, field] = metric.embed(tensors[field])
+    return cache[key, field]
+
+
+def _score(metric: Metric, tensors: dict[str, torch.Tensor], task: str, autocast, cache: dict):
+    """One score array per compared pair of the task (a 2AFC reference is embedded once)."""
+    with autocast():
+        return [
+            metric.compare(_embed(metric, tensors, a, cache), _embed(metric, tensors, b, cache))
+            for a, b in task_spec(task).pairs
+        ]
+
+
+def _score_with_backoff(metric, tensors, task, autocast, cache) -> list[np.ndarray]:
+    """Score a batch, halving it on out-of-memory until it fits (one sample must fit)."""
+    try:
+        out = _score(metric, tensors, task, autocast, cache)
+        return [o.detach().double().cpu().numpy() for o in out]
+    except torch.OutOfMemoryError:
+        n = next(iter(tensors.values())).shape[0]
+        if n == 1:
+            raise
+        cache.clear()  # shared embeddings of the whole batch would not fit beside the halves
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        half = n // 2
+        parts = [
+            {k: v[:half] for k, v in tensors.items()},
+            {k: v[half:] for k, v in tensors.items()},
+        ]
+        first, second = (_score_with_backoff(metric, p, task, autocast, {}) for p in parts)
+        return [np.concatenate([a, b]) for a, b in zip(first, second)]
+
+
+def _check_size(metric: Metric, shape: tuple[int, ...], sample_id: str) -> None:
+    h, w = shape[1:3]
+    if min(h, w) < metric.min_size:
+        raise ValueError(
+            f"sample {sample_id}: images of {h}x{w} are smaller than {metric.name!r} accepts "
+            f"(at least {metric.min_size}x{metric.min_size}); drop the metric or resize the data."
+        )
+
+
+class TaskRun:
+    """Scores one task for the metrics that still need it, chunk by chunk."""
+
+    def __init__(self, ds, task, metrics, run_dir, opts, device, ctx, dataset_fp):
+        self.task, self.metrics, self.run_dir, self.opts = task, metrics, run_dir, opts
+        self.device, self.ctx = device, ctx
+        self.samples = ds.samples(task)
+        self.ids = [s.sample_id for s in self.samples]
+        self.fields = store.SCORE_FIELDS[task]
+        dtype = DTYPES[opts.dtype]
+        self.autocast = (
+            (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
+        )
+        self.fps = {
+            name: store.fingerprint(
+                {
+                    "metric": name,
+                    "card": asdict(m.card),
+                    "weights": m.weight_hashes,
+                    "task": task,
+                    "dataset": dataset_fp,
+                    "ids": store.ids_digest(self.ids),
+                    "dtype": opts.dtype,
+                    "resize": opts.resize,
+                }
+            )
+            for name, m in metrics.items()
+        }
+        self.timings = {name: 0.0 for name in metrics}
+        self.decode_s = 0.0
+        self.decode_cache_hits = 0
+        self.failed: dict[int, tuple[str, str]] = {}
+
+    def run(self, log) -> None:
+        pending = [
+            n
+            for n in self.metrics
+            if not (self.opts.reuse and store.has_final(self.run_dir, n, self.task, self.fps[n]))
+        ]
+        for name in set(self.metrics) - set(pending):
+            for pos in store.load_final_failures(self.run_dir, name, self.task):
+                path = str(getattr(self.samples[pos], image_fields(self.task)[0]))
+                self.failed.setdefault(pos, (path, "failed in an earlier run"))
+            log(f"{self.task}: reusing finished scores of {name}")
+        if not pending:
+            return
+        n, size = len(self.samples), self.opts.chunk_size
+        values = {name: {f: np.full(n, np.nan) for f in self.fields} for name in pending}
+        bar = tqdm(
+            total=n,
+            desc=f"{self.task} ({len(pending)} metrics)",
+            unit="sample",
+            disable=not self.opts.progress or not self.ctx.is_main,
+            file=sys.stderr,
+        )
+        for index, start in enumerate(range(0, n, size)):
+            stop = min(start + size, n)
+            chunk_fps = {name: f"{self.fps[name]}:{index}:{size}" for name in pending}
+            todo = []
+            for name in pending:
+                cached = (
+                    store.load_chunk(self.run_dir, name, self.task, index, chunk_fps[name])
+                    if self.opts.reuse
+                    else None
+                )
+                if cached is None:
+                    todo.append(name)
+                    continue
+                for f in self.fields:
+                    values[name][f][start:stop] = cached[f]
+                for pos, path, reason in cached["failed"]:
+                    self.failed[pos] = (path, reason)
+            if todo:
+                chunk_values, chunk_failed = self._score_chunk(todo, start, stop)
+                if self.ctx.is_main:
+                    for name in todo:
+                        for f in self.fields:
+                            values[name][f][start:stop] = chunk_values[name][f]
+                        store.save_chunk(
+                            self.run_dir,
+                            name,
+                            self.task,
+                            index,
+                            chunk_fps[name],
+                            chunk_values[name],
+                            chunk_failed,
+                        )
+                for pos, path, reason in chunk_failed:
+                    self.failed[pos] = (path, reason)
+                self.ctx.barrier()
+            bar.update(stop - start)
+        bar.close()
+        if self.ctx.is_main:
+            for name in pending:
+                store.save_final(
+                    self.run_dir, name, self.task, self.fps[name], self.ids, values[name]
+                )
+
+    def _batches(self, positions: list[int]):
+        """Decoded batches of ``positions``: from the decoded-image cache, or decoded and cached."""
+        fields = image_fields(self.task)
+        cache = DecodeCache(cache_dir() / "decoded") if self.opts.decode_cache else None
+        key = cache.key(self.task, self.samples, positions, fields) if cache else ""
+        hit = cache.load(key) if cache else None
+        if hit is not None:
+            self.decode_cache_hits += 1
+            yield from batches_from_arrays(*hit, self.opts.batch_size)
+            return
+        kept: list[DecodedBatch] = []
+        for batch in decoded_batches(
+            self.samples,
+            positions,
+            self.task,
+            self.opts.batch_size,
+            self.opts.skip_bad,
+            self.opts.workers,
+        ):
+            kept.append(batch)
+            yield batch
+        if cache is not None:
+            merged = merge_batches(kept)
+            if merged is not None:
+                cache.save(key, *merged)
+
+    def _score_batch(self, batch: DecodedBatch, names, local: dict) -> None:
+        """Score one decoded batch with every metric in ``names`` into ``local``."""
+        if not batch.positions:
+            return
+        tensors = {k: to_device(v, self.device, self.opts.resize) for k, v in batch.images.items()}
+        shared: dict = {}  # embeddings of this batch, by (embedding_key, image field)
+        for name in names:
+            metric = self.metrics[name]
+            _check_size(
+                metric,
+                batch.images[image_fields(self.task)[0]].shape,
+                self.samples[batch.positions[0]].sample_id,
+            )
+            t1 = time.perf_counter()
+            with torch.inference_mode():
+                out = _score_with_backoff(metric, tensors, self.task, self.autocast, shared)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            self.timings[name] += time.perf_counter() - t1
+            for f, arr in zip(self.fields, out):
+                local[name][f].update(zip(batch.positions, arr.tolist()))
+
+    def _score_chunk(self, names, start, stop):
+        positions = list(range(start + self.ctx.rank, stop, self.ctx.world_size))
+        local = {name: {f: {} for f in self.fields} for name in names}
+        failed = []
+        t0 = time.perf_counter()
+        for decoded in self._batches(positions):
+            self.decode_s += time.perf_counter() - t0
+            for batch in split_by_pixels(decoded, self.opts.max_batch_pixels, self.opts.resize):
+                failed += batch.failed
+                self._score_batch(batch, names, local)
+            t0 = time.perf_counter()
+        gathered = self.ctx.gather((local, failed))
+        merged = {name: {f: np.full(stop - start, np.nan) for f in self.fields} for name in names}
+        all_failed = []
+        for part_values, part_failed in gathered:
+            all_failed += part_failed
+            for name in names:
+                for f in self.fields:
+                    for pos, v in part_values[name][f].items():
+                        merged[name][f][pos - start] = v
+        return merged, sorted(all_failed)
