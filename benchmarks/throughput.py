@@ -12,7 +12,8 @@ machine load hits both), and the median per-round ratio is printed, for two work
 
 iqa-bench runs as its runner does (channels-last trunk, inference mode, no input checks, and
 ``torch.compile`` with ``--compile``); the reference runs under ``torch.no_grad`` with
-``normalize=True``. ``torchmetrics``' LPIPS is timed too when installed. On CUDA the achieved
+``normalize=True``. ``torchmetrics``' LPIPS module (its ``_LPIPS``, given the same trunk weights)
+is timed too when installed. On CUDA the achieved
 TFLOP/s of the trunk passes is printed against ``--peak-tflops``.
 """
 
@@ -65,16 +66,18 @@ def _reference(net: str, ours, device: torch.device):
     return ref
 
 
-def _torchmetrics(net: str, device: torch.device):
+def _torchmetrics(net: str, ours, device: torch.device):
+    """torchmetrics' LPIPS module with the same trunk weights (its own download fails offline)."""
     try:
-        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+        from torchmetrics.functional.image.lpips import _LPIPS
     except ImportError:
         return None
-    try:
-        return LearnedPerceptualImagePatchSimilarity(net_type=net, normalize=True).to(device).eval()
-    except Exception as exc:  # its own weight download fails offline
-        print(f"  torchmetrics LPIPS unavailable: {exc}")
-        return None
+    tm = _LPIPS(pretrained=True, net=net, pnet_rand=True).eval().to(device)
+    state = ours.trunk.trunk_state_dict()
+    tm.net.load_state_dict(
+        {k: state[re.sub(r"^slice\d+\.", "features.", k)] for k in tm.net.state_dict()}
+    )
+    return lambda x, y: tm(x, y, normalize=True)
 
 
 def _trunk_flops(ours, x: torch.Tensor) -> int:
@@ -141,7 +144,7 @@ def main() -> None:
     os.environ["IQA_BENCH_WEIGHTS"] = str(weights_folder(Path(tmp) / "weights"))
     print(
         f"device {device}, torch threads {torch.get_num_threads()}, rounds {args.rounds}, "
-        f"compile {args.compile}"
+        f"compile {args.compile}, cuDNN TF32 {torch.backends.cudnn.allow_tf32}"
     )
     rows = []
     for trunk in args.trunks.split(","):
@@ -152,7 +155,7 @@ def main() -> None:
         if args.compile:
             ours.compile_for_inference(args.compile)
         ref = _reference(net, ours, device)
-        tm = _torchmetrics(net, device)
+        tm = _torchmetrics(net, ours, device)
         for size, batch in ((64, args.batch_64), (256, args.batch_256)):
             g = torch.Generator().manual_seed(0)
             x, p0, p1 = (torch.rand(batch, 3, size, size, generator=g).to(device) for _ in range(3))
@@ -176,6 +179,8 @@ def main() -> None:
                     "iqa_img_s": round(images / statistics.median(t_ours), 1),
                     "ratio": round(ratio, 2),
                 }
+                if mode == "2afc":
+                    row["iqa_triplets_s"] = round(row["iqa_img_s"] / 3, 1)
                 if t_tm:
                     row["torchmetrics_img_s"] = round(images / statistics.median(t_tm), 1)
                 if device.type == "cuda":
@@ -188,6 +193,7 @@ def main() -> None:
                 print(
                     f"{trunk:>7} {size:>3}px b{batch:<3} {mode:<4}  reference {row['ref_img_s']:>8} img/s"
                     f"  iqa-bench {row['iqa_img_s']:>8} img/s  ratio x{ratio:.2f}"
+                    + (f" ({row['iqa_triplets_s']} triplets/s)" if mode == "2afc" else "")
                     + (f"  torchmetrics {row['torchmetrics_img_s']}" if t_tm else "")
                     + (f"  {row['iqa_tflops']} TFLOP/s" if "iqa_tflops" in row else "")
                 )

@@ -310,8 +310,9 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
     p.add_argument(
         "--dtype",
         default="fp32",
-        choices=["fp32", "bf16", "fp16"],
-        help="autocast precision of the trunks (feature normalisation stays fp32)",
+        choices=["fp32", "tf32", "bf16", "fp16"],
+        help="fp32 = IEEE float32 everywhere; tf32 = TF32 convolutions on CUDA; bf16/fp16 = "
+        "autocast of the trunks (feature normalisation stays fp32)",
     )
     p.add_argument(
         "--compile",
@@ -331,7 +332,12 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
         help="at most this many pixels (batch x height x width) per batch, so large images "
         "score in smaller batches (default: 64 images of 256x256)",
     )
-    p.add_argument("--workers", type=int, default=2, help="image-decoding threads")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="image-decoding threads (default: one per core, 2 to 8)",
+    )
     p.add_argument(
         "--skip-bad",
         action="store_true",

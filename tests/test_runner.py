@@ -206,5 +206,54 @@ def test_bf16_autocast_run_records_its_dtype(bapps_root, tmp_path):
 
 
 def test_unknown_dtype_is_rejected(bapps_root, tmp_path):
-    with pytest.raises(ValueError, match="dtype: 'fp64' is not one of fp32, bf16, fp16"):
+    with pytest.raises(ValueError, match="dtype: 'fp64' is not one of fp32, tf32, bf16, fp16"):
         run_benchmark(str(bapps_root), ["l2"], tmp_path, _opts(dtype="fp64"))
+
+
+@pytest.mark.parametrize(("dtype", "tf32"), [("fp32", False), ("tf32", True), ("bf16", False)])
+def test_float32_convolutions_are_ieee_unless_tf32_is_asked_for(
+    bapps_root, tmp_path, monkeypatch, dtype, tf32
+):
+    import iqa_bench.metrics.pixel as pixel
+
+    real = pixel.L2.compare
+    seen: set[tuple[bool, bool]] = set()
+
+    def spy(self, ex, ey):
+        seen.add((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+        return real(self, ex, ey)
+
+    monkeypatch.setattr(pixel.L2, "compare", spy)
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    result = run_benchmark(
+        str(bapps_root), ["l2"], tmp_path / dtype, _opts(dtype=dtype), log=lambda m: None
+    )
+    assert seen == {(tf32, tf32)}
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
+    assert result.manifest["dtype"] == dtype
+
+
+@pytest.mark.gpu
+def test_cuda_fp32_run_matches_the_cpu_run_and_tf32_stays_close(bapps_root, tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    runs = {
+        label: run_benchmark(
+            str(bapps_root),
+            ["lpips-alex-baseline"],
+            tmp_path / label,
+            _opts(device=device, dtype=dtype),
+            log=lambda m: None,
+        )
+        for label, device, dtype in (
+            ("cpu", "cpu", "fp32"),
+            ("cuda", "cuda", "fp32"),
+            ("tf32", "cuda", "tf32"),
+        )
+    }
+    d = {
+        k: np.load(store.final_path(r.run_dir, "lpips-alex-baseline", "2afc"))["d0"]
+        for k, r in runs.items()
+    }
+    assert np.allclose(d["cuda"], d["cpu"], rtol=1e-4, atol=1e-6)
+    assert np.allclose(d["tf32"], d["cpu"], rtol=2e-2, atol=1e-4)

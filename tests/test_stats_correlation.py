@@ -166,3 +166,62 @@ def test_correlation_rejects_too_few_samples() -> None:
 def test_correlation_rejects_unknown_logistic() -> None:
     with pytest.raises(ValueError, match=r"logistic='3pl' is not supported"):
         plcc([1, 2, 3], [1, 2, 3], logistic="3pl")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["5pl", "4pl"])
+def test_batched_resample_refits_match_curve_fit_one_by_one(kind: str) -> None:
+    from iqa_bench.stats.correlation import RESAMPLE_TOLERANCE, _plcc_oriented, _plcc_rows
+
+    q, mos = _mos_data(400, seed=4)
+    _, fit, warm = _plcc_oriented(q, mos, kind)
+    assert fit.converged
+    idx = np.random.default_rng(0).integers(0, q.size, size=(40, q.size))
+    batched, failures = _plcc_rows(q[idx], mos[idx], kind, warm)
+    single = [_plcc_oriented(q[i], mos[i], kind, warm, RESAMPLE_TOLERANCE)[0] for i in idx]
+    assert failures == 0
+    assert np.allclose(batched, single, rtol=0, atol=2e-6), np.abs(batched - single).max()
+
+
+def test_resamples_the_batched_fit_cannot_settle_are_refitted_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import iqa_bench.stats.correlation as corr
+
+    q, mos = _mos_data(300, seed=5)
+    _, _, warm = corr._plcc_oriented(q, mos, "5pl")
+    idx = np.random.default_rng(1).integers(0, q.size, size=(12, q.size))
+    expected, _ = corr._plcc_rows(q[idx], mos[idx], "5pl", warm)
+    refits: list[int] = []
+    real = corr._plcc_oriented
+
+    def counting(*args, **kwargs):
+        refits.append(1)
+        return real(*args, **kwargs)
+
+    def stuck(z, t, kind, p0, tol, max_iter=100):
+        params, ok = real_fit_rows(z, t, kind, p0, tol, max_iter)
+        ok[::3] = False  # every third resample "does not converge"
+        return params, ok
+
+    real_fit_rows = corr.fit_rows
+    monkeypatch.setattr(corr, "fit_rows", stuck)
+    monkeypatch.setattr(corr, "_plcc_oriented", counting)
+    got, failures = corr._plcc_rows(q[idx], mos[idx], "5pl", warm)
+    assert len(refits) == 4 and failures == 0
+    assert np.allclose(got, expected, atol=2e-6)
+
+
+def test_batched_fit_recovers_curves_near_the_start_and_flags_hopeless_rows() -> None:
+    from iqa_bench.stats.logistic import fit_rows
+
+    # Resamples are refitted from the full-data fit, so their optima lie near the start.
+    start = np.array([1.0, 2.0, 0.1, 0.2, 0.0])
+    truth = start + np.array([[0.0] * 5, [0.3, -0.4, 0.2, -0.1, 0.2], [0.1] * 5])
+    z = np.tile(np.linspace(-2.0, 2.0, 60), (3, 1))
+    t = np.stack([logistic_5pl(z[r], *truth[r]) for r in range(3)])
+    t[2, 5] = np.nan  # a resample with unusable data
+    params, ok = fit_rows(z, t, "5pl", start, 1e-10)
+    assert ok.tolist() == [True, True, False]
+    fitted = np.stack([logistic_5pl(z[r], *params[r]) for r in range(2)])
+    assert np.allclose(fitted, t[:2], atol=1e-6)
+    assert np.allclose(params[:2], truth[:2], atol=1e-4)

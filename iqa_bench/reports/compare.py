@@ -112,6 +112,10 @@ def _stratified_means(
     return reps
 
 
+def _as_run(run: Run | str | Path) -> Run:
+    return run if isinstance(run, Run) else load_run(run)
+
+
 def _same_samples(a: Run, b: Run, task: str) -> bool:
     sa, _, ha = a.judgments(task)
     sb, _, hb = b.judgments(task)
@@ -181,6 +185,16 @@ def _predictions(run: Run, name: str, task: str) -> dict[str, tuple[float, str, 
     }
 
 
+def _columns(
+    values: dict[str, tuple[float, str, float]], ids: list[str], task: str
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Predictions, strata (JND subsets; None for MOS, whose SRCC is over all images), judgments."""
+    pred = np.array([values[s][0] for s in ids])
+    judg = np.array([values[s][2] for s in ids])
+    sub = np.array([values[s][1] for s in ids]) if task == "jnd" else None
+    return pred, sub, judg
+
+
 def _bootstrap_rows(
     a: Run, b: Run, names: list[str], paired: bool, task: str, n_boot: int, seed: int, conf: float
 ) -> list[ComparisonRow]:
@@ -192,37 +206,20 @@ def _bootstrap_rows(
     rows = []
     for name in names:
         pa, pb = _predictions(a, name, task), _predictions(b, name, task)
+        kw = {"n_boot": n_boot, "confidence": conf}
         boots = []
         for k, values in enumerate((pa, pb)):
-            v = np.array(list(values.values()), dtype=object)
-            subset = v[:, 1].astype(str) if task == "jnd" else None
-            boots.append(
-                bootstrap_of(
-                    statistic,
-                    v[:, 0].astype(float),
-                    v[:, 2].astype(float),
-                    subset,
-                    n_boot=n_boot,
-                    confidence=conf,
-                    seed=seed + k,
-                )
-            )
+            pred, sub, judg = _columns(values, list(values), task)
+            boots.append(bootstrap_of(statistic, pred, judg, sub, seed=seed + k, **kw))
         cells = [
             Cell(scale * r.mean, scale * r.mean_interval[0], scale * r.mean_interval[1], len(p))
             for r, p in ((boots[0], pa), (boots[1], pb))
         ]
         if paired:
             ids = [s for s in pa if s in pb]
-            diff = bootstrap_difference(
-                statistic,
-                [pa[s][0] for s in ids],
-                [pb[s][0] for s in ids],
-                [pa[s][2] for s in ids],
-                [pa[s][1] for s in ids] if task == "jnd" else None,
-                n_boot=n_boot,
-                confidence=conf,
-                seed=seed,
-            )
+            pred_a, sub, judg = _columns(pa, ids, task)
+            pred_b = _columns(pb, ids, task)[0]
+            diff = bootstrap_difference(statistic, pred_a, pred_b, judg, sub, seed=seed, **kw)
             est, (lo, hi), n = diff.mean, diff.mean_interval, len(ids)
         else:
             est, (lo, hi) = unpaired_difference(boots[0], boots[1], conf)
@@ -269,8 +266,7 @@ def compare_data(
     """
     if task not in TASK_STATISTICS:
         raise ValueError(f"task: {task!r} is not one of {', '.join(TASK_STATISTICS)}.")
-    a = run_a if isinstance(run_a, Run) else load_run(run_a)
-    b = run_b if isinstance(run_b, Run) else load_run(run_b)
+    a, b = _as_run(run_a), _as_run(run_b)
     for run in (a, b):
         if task not in run.tasks():
             raise ValueError(
@@ -372,8 +368,7 @@ def compare_runs(
         >>> print(compare_runs("runs/a", "runs/b", n_boot=200, n_perm=500))  # doctest: +SKIP
         2AFC avg (%): A = run-a, B = run-b (paired by sample_id)
     """
-    a = run_a if isinstance(run_a, Run) else load_run(run_a)
-    b = run_b if isinstance(run_b, Run) else load_run(run_b)
+    a, b = _as_run(run_a), _as_run(run_b)
     if task is None:
         tasks = [t for t in TASK_STATISTICS if t in a.tasks() and t in b.tasks()]
         if not tasks:

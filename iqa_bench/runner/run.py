@@ -21,7 +21,7 @@ from ..weights import WeightsUnavailableError
 from . import store
 from .distributed import DistContext, dist_context
 from .provenance import environment_info, new_run_id, now_iso, package_info
-from .task_run import DTYPES, TaskRun
+from .task_run import DTYPES, TaskRun, cuda_float32_precision, default_workers
 
 
 @dataclass
@@ -30,11 +30,14 @@ class RunOptions:
 
     Attributes:
         device: ``cpu``, ``cuda``, ``cuda:1``...; None picks CUDA when present.
-        dtype: ``fp32``, or ``bf16``/``fp16`` autocast (feature normalisation stays float32).
+        dtype: ``fp32`` (IEEE float32, also for cuDNN convolutions), ``tf32`` (TF32 convolutions
+            and matrix products on CUDA; same as fp32 elsewhere), or ``bf16``/``fp16`` autocast
+            (feature normalisation stays float32).
         batch_size: Samples per batch; halved automatically on out-of-memory.
         chunk_size: Samples per resumable chunk on disk.
         skip_bad: Record undecodable samples as failed (NaN) instead of stopping.
-        workers: Image-decoding threads.
+        workers: Image-decoding threads; None = ``default_workers()`` (2 on a 2-core machine,
+            up to 8 where there are more cores to keep a GPU fed).
         progress: Show progress bars on stderr.
         resize: Resize every image to ``resize`` x ``resize`` (bilinear, antialiased) before
             scoring, the convention some MOS papers use; None = native resolution (default).
@@ -55,7 +58,7 @@ class RunOptions:
     batch_size: int = 64
     chunk_size: int = 4096
     skip_bad: bool = False
-    workers: int = 2
+    workers: int | None = None
     progress: bool = True
     resize: int | None = None
     decode_cache: bool = True
@@ -220,6 +223,7 @@ def run_benchmark(
         "dtype": opts.dtype,
         "batch_size": opts.batch_size,
         "max_batch_pixels": opts.max_batch_pixels,
+        "workers": opts.workers or default_workers(),
         "resize": opts.resize,
         "compile": opts.compile,
         "world_size": ctx.world_size,
@@ -241,7 +245,8 @@ def run_benchmark(
         manifest["tasks"][task] = {"n": len(task_run.samples), "subsets": subsets}
         if ctx.is_main:
             store.write_judgments(run_dir, task, task_run.samples)
-        task_run.run(log)
+        with cuda_float32_precision(opts.dtype):
+            task_run.run(log)
         decode_s += task_run.decode_s
         cache_hits += task_run.decode_cache_hits
         for name, seconds in task_run.timings.items():

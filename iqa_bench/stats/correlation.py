@@ -19,8 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,7 +26,6 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 from numpy.typing import ArrayLike
-from scipy.special import expit
 
 from .bootstrap import (
     _BLOCK_ENTRIES,
@@ -36,6 +33,14 @@ from .bootstrap import (
     _check_count,
     _check_seed,
     percentile_interval,
+)
+from .logistic import (
+    _CURVES,
+    _fit_standardized,
+    _to_original_units,
+    fit_rows,
+    logistic_4pl,
+    logistic_5pl,
 )
 from .twoafc import _as_vector, _check_lengths, _require_min_samples
 
@@ -59,51 +64,6 @@ LogisticKind = Literal["5pl", "4pl"]
 #: tolerance, far below the resampling spread, while near-linear data (where the logistic is
 #: poorly determined) needs several times fewer iterations and fewer refits hit ``maxfev``.
 RESAMPLE_TOLERANCE = 1e-6
-
-
-def logistic_5pl(x: ArrayLike, b1: float, b2: float, b3: float, b4: float, b5: float) -> np.ndarray:
-    """VQEG 5-parameter logistic: ``b1 (0.5 - 1 / (1 + exp(b2 (x - b3)))) + b4 x + b5``.
-
-    Example:
-        >>> float(logistic_5pl(2.0, 4.0, 1.0, 2.0, 0.0, 3.0))
-        3.0
-    """
-    x = np.asarray(x, dtype=np.float64)
-    # expit(u) = 1 / (1 + exp(-u)) without overflow warnings for large |u|.
-    return b1 * (0.5 - expit(-b2 * (x - b3))) + b4 * x + b5
-
-
-def logistic_4pl(x: ArrayLike, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
-    """4-parameter logistic: ``(b1 - b2) / (1 + exp(-(x - b3) / b4)) + b2``.
-
-    ``b1`` and ``b2`` are the upper and lower asymptotes, ``b3`` the midpoint, ``b4`` the scale.
-
-    Example:
-        >>> float(logistic_4pl(0.0, 5.0, 1.0, 0.0, 1.0))
-        3.0
-    """
-    x = np.asarray(x, dtype=np.float64)
-    return (b1 - b2) * expit((x - b3) / b4) + b2
-
-
-def _jacobian_5pl(
-    x: np.ndarray, b1: float, b2: float, b3: float, b4: float, b5: float
-) -> np.ndarray:
-    s = expit(-b2 * (x - b3))
-    slope = s * (1.0 - s)
-    return np.stack([0.5 - s, b1 * slope * (x - b3), -b1 * b2 * slope, x, np.ones_like(x)], axis=1)
-
-
-def _jacobian_4pl(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
-    g = expit((x - b3) / b4)
-    slope = (b1 - b2) * g * (1.0 - g)
-    return np.stack([g, 1.0 - g, -slope / b4, -slope * (x - b3) / b4**2], axis=1)
-
-
-_CURVES: dict[str, Callable[..., np.ndarray]] = {"5pl": logistic_5pl, "4pl": logistic_4pl}
-# Analytic Jacobians: MINPACK's finite differences use a step proportional to |param|, which
-# is ~1e-24 for the (near-zero) standardized initial values and leaves such params stuck.
-_JACOBIANS: dict[str, Callable[..., np.ndarray]] = {"5pl": _jacobian_5pl, "4pl": _jacobian_4pl}
 
 
 @dataclass(frozen=True)
@@ -222,65 +182,23 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     return float("nan") if _constant(x, y) else float(scipy.stats.pearsonr(x, y).statistic)
 
 
-def _fit_standardized(
-    z: np.ndarray, t: np.ndarray, kind: str, p0: np.ndarray | None, tol: float | None = None
-) -> tuple[np.ndarray | None, str]:
-    """Fits ``kind`` to standardized data; returns (params or None, failure reason).
-
-    ``tol`` sets ``curve_fit``'s ``ftol`` and ``xtol`` (default: scipy's).
-    """
-    curve = _CURVES[kind]
-    n_params = 5 if kind == "5pl" else 4
-    if z.size <= n_params:
-        return None, f"{z.size} samples cannot determine {n_params} parameters"
-    if p0 is None:
-        # Start from a curve that spans the data: midpoint at the median, unit slope in the
-        # direction of the raw correlation.
-        direction = 1.0 if np.dot(z, t) >= 0 else -1.0
-        if kind == "5pl":
-            p0 = np.array([np.ptp(t), direction, np.median(z), 0.0, np.mean(t)])
-        else:
-            p0 = np.array([t.max(), t.min(), np.median(z), direction])
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", scipy.optimize.OptimizeWarning)
-            params, _ = scipy.optimize.curve_fit(
-                curve,
-                z,
-                t,
-                p0=p0,
-                jac=_JACOBIANS[kind],
-                maxfev=20000,
-                **({"ftol": tol, "xtol": tol} if tol else {}),
-            )
-            fitted = curve(z, *params)
-    except (RuntimeError, ValueError, FloatingPointError) as exc:
-        return None, f"curve_fit failed: {exc}"
-    if not (np.all(np.isfinite(params)) and np.all(np.isfinite(fitted))):
-        return None, "curve_fit returned non-finite parameters"
-    if np.ptp(fitted) == 0:
-        return None, "the fitted curve is flat"
-    return params, ""
+def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson r of two (B, n) arrays; NaN for a constant row."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = (a * b).sum(axis=1) / den
+    r[~(den > 0)] = np.nan
+    return np.clip(r, -1.0, 1.0)
 
 
-def _to_original_units(
-    kind: str, p: np.ndarray, mx: float, sx: float, my: float, sy: float
-) -> tuple[float, ...]:
-    """Rewrites params fitted on ``z = (x - mx) / sx`` and ``t = (y - my) / sy`` for x and y."""
-    if kind == "5pl":
-        b1, b2, b3, b4, b5 = p
-        return tuple(
-            float(v)
-            for v in (
-                sy * b1,
-                b2 / sx,
-                mx + sx * b3,
-                sy * b4 / sx,
-                my + sy * b5 - sy * b4 * mx / sx,
-            )
-        )
-    b1, b2, b3, b4 = p
-    return tuple(float(v) for v in (my + sy * b1, my + sy * b2, mx + sx * b3, sx * b4))
+def _srcc_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise Spearman rho (average ranks for ties, as ``scipy.stats.spearmanr``)."""
+    return _pearson_rows(
+        scipy.stats.rankdata(a, method="average", axis=1),
+        scipy.stats.rankdata(b, method="average", axis=1),
+    )
 
 
 def _plcc_oriented(
@@ -314,6 +232,38 @@ def _plcc_oriented(
         f"{kind} logistic fit converged",
     )
     return direction * _pearson(fitted, t), fit, params
+
+
+def _plcc_rows(
+    xb: np.ndarray, yb: np.ndarray, kind: str | None, warm: np.ndarray | None
+) -> tuple[np.ndarray, int]:
+    """PLCC of each resample (row), refitting the logistic warm-started from ``warm``.
+
+    All rows are fitted together (:func:`~iqa_bench.stats.logistic.fit_rows`); a row that does
+    not converge there, or whose fit is flat, is refitted alone with ``curve_fit``. Returns the
+    values and how many rows failed even that (their PLCC uses the raw predictions).
+    """
+    if kind is None:
+        return _pearson_rows(xb, yb), 0
+    out = np.full(xb.shape[0], np.nan)
+    varying = (np.ptp(xb, axis=1) > 0) & (np.ptp(yb, axis=1) > 0)
+    alone = np.zeros(xb.shape[0], dtype=bool) if warm is not None else varying.copy()
+    if warm is not None and varying.any():
+        rows = np.flatnonzero(varying)
+        x, y = xb[rows], yb[rows]
+        z = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)
+        t = (y - y.mean(axis=1, keepdims=True)) / y.std(axis=1, keepdims=True)
+        params, ok = fit_rows(z, t, kind, warm, RESAMPLE_TOLERANCE)
+        fitted = _CURVES[kind](z, *[params[:, [k]] for k in range(params.shape[1])])
+        ok &= np.isfinite(fitted).all(axis=1) & (np.ptp(fitted, axis=1) > 0)
+        direction = np.where(_pearson_rows(fitted, z) >= 0, 1.0, -1.0)
+        out[rows[ok]] = (direction * _pearson_rows(fitted, t))[ok]
+        alone[rows[~ok]] = True
+    failures = 0
+    for r in np.flatnonzero(alone):
+        out[r], fit, _ = _plcc_oriented(xb[r], yb[r], kind, warm, RESAMPLE_TOLERANCE)
+        failures += int(not fit.converged)
+    return out, failures
 
 
 def _check_kind(logistic: str | None) -> None:
@@ -432,8 +382,9 @@ def correlations(
 
     Each resample redraws images with replacement and recomputes all three, refitting the
     logistic (warm-started from the full-data fit, to a relative tolerance of
-    :data:`RESAMPLE_TOLERANCE`). Resamples run one by one, about 10 ms
-    each for 3000 images, so 1000 resamples take about 10 s (KADID-sized data: ~30 s).
+    :data:`RESAMPLE_TOLERANCE`). The refits of a block of resamples run together as array
+    operations (:mod:`~iqa_bench.stats.logistic`); a resample that does not converge there is
+    refitted alone with ``curve_fit``.
 
     Args:
         quality_like: Predictions, higher = better quality.
@@ -462,13 +413,16 @@ def correlations(
     rng = np.random.default_rng(seed)
     reps = np.empty((n_boot, 3))
     failures = 0
-    rows = max(1, min(n_boot, _BLOCK_ENTRIES // n))
+    # A block of resamples is fitted together; its Jacobian holds rows x n x 5 floats.
+    rows = max(1, min(n_boot, _BLOCK_ENTRIES // (5 * n)))
     for start in range(0, n_boot, rows):
-        for b, idx in enumerate(rng.integers(0, n, size=(min(rows, n_boot - start), n))):
-            xb, yb = x[idx], y[idx]
-            r, fit_b, _ = _plcc_oriented(xb, yb, logistic, warm, RESAMPLE_TOLERANCE)
-            failures += int(logistic is not None and not fit_b.converged)
-            reps[start + b] = (_srcc(xb, yb), _krcc(xb, yb), r)
+        idx = rng.integers(0, n, size=(min(rows, n_boot - start), n))
+        xb, yb = x[idx], y[idx]
+        block = slice(start, start + len(idx))
+        reps[block, 0] = _srcc_rows(xb, yb)
+        reps[block, 1] = [_krcc(a, b) for a, b in zip(xb, yb)]
+        reps[block, 2], failed = _plcc_rows(xb, yb, logistic, warm)
+        failures += failed
     values = (_srcc(x, y), _krcc(x, y), value)
     srcc_e, krcc_e, plcc_e = (
         Estimate(v, *percentile_interval(reps[:, k], confidence)) for k, v in enumerate(values)

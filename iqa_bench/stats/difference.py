@@ -27,8 +27,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .bootstrap import BootstrapResult, bootstrap_statistic, percentile_interval
+from .correlation import _srcc_rows
 from .jnd import _jnd_ap_rows
-from .mos import _srcc_rows
 from .twoafc import SubsetLabels, _as_fraction, _as_vector, _check_lengths, _group_indices
 
 __all__ = ["ROW_STATISTICS", "bootstrap_difference", "bootstrap_of", "unpaired_difference"]

@@ -23,11 +23,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 from numpy.typing import ArrayLike
 
 from .bootstrap import _check_confidence, _check_count, _check_seed, percentile_interval
-from .correlation import Estimate, LogisticFit, _krcc, _orient, _pearson, _srcc
+from .correlation import (
+    Estimate,
+    LogisticFit,
+    _krcc,
+    _orient,
+    _pearson,
+    _pearson_rows,
+    _srcc,
+    _srcc_rows,
+)
 
 __all__ = ["SubsetCorrelation", "subset_correlations"]
 
@@ -53,25 +61,6 @@ class SubsetCorrelation:
     krcc: Estimate
     plcc: Estimate
     n: int
-
-
-def _pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise Pearson r of two (B, n) arrays; NaN for a constant row."""
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    den = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = (a * b).sum(axis=1) / den
-    r[~(den > 0)] = np.nan
-    return np.clip(r, -1.0, 1.0)
-
-
-def _srcc_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise Spearman rho (average ranks for ties, as ``scipy.stats.spearmanr``)."""
-    return _pearson_rows(
-        scipy.stats.rankdata(a, method="average", axis=1),
-        scipy.stats.rankdata(b, method="average", axis=1),
-    )
 
 
 def _krcc_resamples(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
