@@ -64,13 +64,13 @@ def test_metrics_sharing_a_trunk_compute_it_once_per_image(bapps_root, tmp_path,
     import iqa_bench.metrics.lpips as lpips_module
 
     calls = {"n": 0}
-    real = lpips_module.LPIPS.embed
+    real = lpips_module.LPIPS.features
 
     def counting(self, x):
         calls["n"] += x.shape[0]
         return real(self, x)
 
-    monkeypatch.setattr(lpips_module.LPIPS, "embed", counting)
+    monkeypatch.setattr(lpips_module.LPIPS, "features", counting)
     names = ["lpips-alex", "lpips-alex-baseline"]
     shared = run_benchmark(str(bapps_root), names, tmp_path / "shared", _opts(), log=lambda m: None)
     assert calls["n"] == 3 * 10 + 2 * 5, "one trunk pass per image for both metrics"
@@ -175,3 +175,50 @@ def test_manifest_records_the_decoding_threads_used(bapps_root, tmp_path):
         str(bapps_root), ["l2"], tmp_path / "b", _opts(workers=3), log=lambda m: None
     )
     assert result.manifest["workers"] == 3
+
+
+@pytest.mark.weights
+def test_a_perceptual_loss_on_an_lpips_tap_reuses_the_lpips_trunk_pass(
+    bapps_root, tmp_path, monkeypatch
+):
+    import iqa_bench
+    import iqa_bench.metrics.lpips as lpips_module
+    import iqa_bench.metrics.perceptual as perceptual_module
+    from iqa_bench.config import register_metric_card
+    from tests.conftest import weights_file
+
+    weights_file("alexnet-owt-7be5be79-features.pth")
+    register_metric_card(
+        {
+            "name": "test-alex-relu3-l1",
+            "type": "perceptual",
+            "version": 1,
+            "group": "custom",
+            "description": "L1 of ImageNet-normalised AlexNet relu3 features (test card).",
+            "params": {"backbone": "alex", "layer": "features.7"},
+        }
+    )
+    passes = {"lpips": 0, "perceptual": 0}
+    for name, cls in (("lpips", lpips_module.LPIPS), ("perceptual", perceptual_module.Perceptual)):
+        real = cls.features
+
+        def counting(self, x, _real=real, _name=name):
+            passes[_name] += x.shape[0]
+            return _real(self, x)
+
+        monkeypatch.setattr(cls, "features", counting)
+    names = ["lpips-alex", "test-alex-relu3-l1"]
+    shared = run_benchmark(str(bapps_root), names, tmp_path / "shared", _opts(), log=lambda m: None)
+    # LPIPS's ScalingLayer is ImageNet's normalisation, so relu3 comes from the LPIPS pass
+    assert passes == {"lpips": 3 * 10 + 2 * 5, "perceptual": 0}
+    direct = iqa_bench.create_metric("test-alex-relu3-l1")
+    alone = run_benchmark(
+        str(bapps_root), ["test-alex-relu3-l1"], tmp_path / "alone", _opts(), log=lambda m: None
+    )
+    assert passes["perceptual"] == 3 * 10 + 2 * 5
+    for task, field in (("2afc", "d0"), ("2afc", "d1"), ("jnd", "d")):
+        a = np.load(store.final_path(shared.run_dir, "test-alex-relu3-l1", task))[field]
+        b = np.load(store.final_path(alone.run_dir, "test-alex-relu3-l1", task))[field]
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+    assert direct.features_key == iqa_bench.create_metric("lpips-alex").features_key
+    assert direct.features_key != iqa_bench.create_metric("lpips-alex-v0.0").features_key

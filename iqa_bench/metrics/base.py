@@ -142,6 +142,26 @@ class Metric(nn.Module):
         self.channels_last = True
         self.to(memory_format=torch.channels_last)
 
+    @property
+    def features_key(self) -> tuple | None:
+        """Metrics on one trunk with equal keys get the same raw tapped features of an image, so a
+        runner may compute :meth:`features` once (with the metric tapping the most layers) and
+        give each metric its own :meth:`embed_features`. None: the metric has no trunk."""
+        return None
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        """Trunk modules whose outputs :meth:`embed_features` needs (empty: no trunk)."""
+        return ()
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Raw outputs of the tapped trunk modules for a batch, by module name."""
+        raise NotImplementedError(f"{type(self).__name__} has no trunk")
+
+    def embed_features(self, features: dict[str, torch.Tensor]) -> Any:
+        """:meth:`embed` from raw features (``features`` may hold more taps than needed)."""
+        raise NotImplementedError(f"{type(self).__name__} has no trunk")
+
     def compile_for_inference(self, mode: str = "default") -> bool:
         """Run ``embed`` and ``compare`` through ``torch.compile`` (fused kernels on the device).
 
@@ -171,8 +191,8 @@ class Metric(nn.Module):
         if not self.compilable:
             return False
         # Instance attributes shadow the methods, so forward() and the runner use the compiled code.
-        self.embed = torch.compile(self.embed, mode=mode)
-        self.compare = torch.compile(self.compare, mode=mode)
+        for method in ("embed", "compare", "features", "embed_features"):
+            setattr(self, method, torch.compile(getattr(self, method), mode=mode))
         return True
 
     def compare(self, ex: Any, ey: Any) -> torch.Tensor:

@@ -15,6 +15,7 @@ from ..weights import load_lin_weights, lpips_lin_path, sha256_file
 from .base import METRIC_TYPES, Metric, autocast_off, check_pair
 from .trunk import (
     build_trunk,
+    features_key,
     normalise_input,
     register_normalisation,
     spec_normalisation,
@@ -111,6 +112,7 @@ class LPIPS(Metric):
         self.weight_hashes.update(hashes)
         kind, self._norm_key = spec_normalisation(self.spec, f"lpips-v{config.version}")
         register_normalisation(self, kind, self.spec.mean, self.spec.std)
+        self._features_key = features_key(self)  # fixed: weights and input map never change
         n_layers = len(self.trunk.taps)
         self.n_lin = 0
         if config.lin_weights:
@@ -151,11 +153,25 @@ class LPIPS(Metric):
     def embedding_key(self) -> tuple:
         return trunk_key(self, "lpips-normalised", self.trunk.taps, self._norm_key)
 
+    @property
+    def features_key(self) -> tuple:
+        return self._features_key
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        return self.trunk.taps
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(zip(self.trunk.taps, self.trunk(normalise_input(self, x))))
+
+    def embed_features(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        feats = [features[t] for t in self.trunk.taps]
+        with autocast_off(feats[0].device.type):
+            return [normalize_features(f) for f in feats]
+
     def embed(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Unit-normalised float32 trunk features of a batch (reusable across comparisons)."""
-        feats = self.trunk(normalise_input(self, x))
-        with autocast_off(x.device.type):
-            return [normalize_features(f) for f in feats]
+        return self.embed_features(self.features(x))
 
     def compare(self, ex: list[torch.Tensor], ey: list[torch.Tensor]) -> torch.Tensor:
         with autocast_off(ex[0].device.type):

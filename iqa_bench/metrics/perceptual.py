@@ -11,6 +11,7 @@ from ..config import MetricCard
 from .base import METRIC_TYPES, Metric, autocast_off
 from .trunk import (
     build_trunk,
+    features_key,
     normalise_input,
     register_normalisation,
     spec_normalisation,
@@ -51,6 +52,7 @@ class Perceptual(Metric):
         self.weight_hashes.update(hashes)
         kind, self._norm_key = spec_normalisation(spec, "imagenet")
         register_normalisation(self, kind, spec.mean, spec.std)
+        self._features_key = features_key(self)  # fixed: weights and input map never change
 
     @property
     def min_size(self) -> int:
@@ -60,8 +62,22 @@ class Perceptual(Metric):
     def embedding_key(self) -> tuple:
         return trunk_key(self, "raw", self.trunk.taps, self._norm_key)
 
+    @property
+    def features_key(self) -> tuple:
+        return self._features_key
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        return self.trunk.taps
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(zip(self.trunk.taps, self.trunk(normalise_input(self, x))))
+
+    def embed_features(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        return features[self.config.layer]
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trunk(normalise_input(self, x))[0]
+        return self.embed_features(self.features(x))
 
     def compare(self, ex: torch.Tensor, ey: torch.Tensor) -> torch.Tensor:
         with autocast_off(ex.device.type):

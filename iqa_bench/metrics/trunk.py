@@ -118,6 +118,30 @@ def normalise_input(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if module.channels_last else x
 
 
+def input_map_key(module: torch.nn.Module) -> tuple:
+    """The affine map a [0, 1] image goes through before the trunk, as ``(gain, offset)`` per channel.
+
+    LPIPS v0.1's ScalingLayer on [-1, 1] input is ImageNet's mean/std on [0, 1] input written
+    differently (its shift and scale are ``2 * mean - 1`` and ``2 * std``), so both give the same key
+    and the same features up to float32 rounding of the input.
+    """
+    shift, scale = module.shift.flatten().tolist(), module.scale.flatten().tolist()
+    if module.to_pm1:
+        pairs = [(2.0 / c, (-1.0 - s) / c) for s, c in zip(shift, scale)]
+    else:
+        pairs = [(1.0 / c, -s / c) for s, c in zip(shift, scale)]
+    return tuple((round(g, 5), round(o, 5)) for g, o in pairs)
+
+
+def features_key(module: torch.nn.Module) -> tuple:
+    """Identity of a trunk's raw features: backbone, weights and input map (not the taps).
+
+    A random trunk (no weights file) is identified by the object itself, so it is never shared.
+    """
+    weights = module.weight_hashes.get("trunk") or f"random:{id(module.trunk)}"
+    return ("trunk-features", module.config.backbone, weights, input_map_key(module))
+
+
 def trunk_key(module: torch.nn.Module, kind: str, taps: tuple[str, ...], norm: str) -> tuple:
     """Identity of a trunk computation: same backbone, taps, input and weights give equal features.
 

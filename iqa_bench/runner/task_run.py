@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict
 
 import numpy as np
@@ -59,35 +60,79 @@ def cuda_float32_precision(dtype: str):
         cudnn.allow_tf32, matmul.allow_tf32 = saved
 
 
-def _embed(metric: Metric, tensors: dict[str, torch.Tensor], field: str, cache: dict):
-    """``metric.embed`` of one image field, shared with metrics of the same ``embedding_key``."""
-    key = metric.embedding_key
-    if key is None:
-        return metric.embed(tensors[field])
-    if (key, field) not in cache:
-        cache[key, field] = metric.embed(tensors[field])
-    return cache[key, field]
+def feature_providers(metrics: Iterable[Metric]) -> dict[tuple, Metric]:
+    """For each trunk (``features_key``), the metric whose taps cover every metric on it.
+
+    Its :meth:`~iqa_bench.metrics.Metric.features` serve them all, e.g. ``lpips-vgg`` (five VGG16
+    taps) also serves ``vgg16-conv4_3`` (relu4_3, one of them): one trunk pass per image instead
+    of two. Trunks where no single metric taps everything the others need are left out.
+    """
+    by_key: dict[tuple, list[Metric]] = {}
+    for metric in metrics:
+        if metric.features_key is not None:
+            by_key.setdefault(metric.features_key, []).append(metric)
+    providers = {}
+    for key, group in by_key.items():
+        widest = max(group, key=lambda m: len(m.taps))
+        if all(set(m.taps) <= set(widest.taps) for m in group):
+            providers[key] = widest
+    return providers
 
 
-def _score(metric: Metric, tensors: dict[str, torch.Tensor], task: str, autocast, cache: dict):
+class SharedEmbeddings:
+    """One batch's trunk features and embeddings, computed once and shared between metrics.
+
+    Embeddings are shared between metrics with equal ``embedding_key`` (``lpips-alex`` and
+    ``lpips-alex-baseline``), raw trunk features between metrics with equal ``features_key``
+    through the trunk's provider (see :func:`feature_providers`).
+    """
+
+    def __init__(self, providers: dict[tuple, Metric]) -> None:
+        self.providers = providers
+        self.cache: dict = {}
+
+    def fresh(self) -> SharedEmbeddings:
+        return SharedEmbeddings(self.providers)
+
+    def clear(self) -> None:
+        self.cache.clear()
+
+    def embed(self, metric: Metric, tensors: dict[str, torch.Tensor], field: str):
+        key = metric.embedding_key
+        if key is not None and (key, field) in self.cache:
+            return self.cache[key, field]
+        provider = self.providers.get(metric.features_key)
+        if provider is None:
+            embedding = metric.embed(tensors[field])
+        else:
+            fkey = ("features", metric.features_key, field)
+            if fkey not in self.cache:
+                self.cache[fkey] = provider.features(tensors[field])
+            embedding = metric.embed_features(self.cache[fkey])
+        if key is not None:
+            self.cache[key, field] = embedding
+        return embedding
+
+
+def _score(metric: Metric, tensors: dict[str, torch.Tensor], task: str, autocast, shared):
     """One score array per compared pair of the task (a 2AFC reference is embedded once)."""
     with autocast():
         return [
-            metric.compare(_embed(metric, tensors, a, cache), _embed(metric, tensors, b, cache))
+            metric.compare(shared.embed(metric, tensors, a), shared.embed(metric, tensors, b))
             for a, b in task_spec(task).pairs
         ]
 
 
-def _score_with_backoff(metric, tensors, task, autocast, cache) -> list[np.ndarray]:
+def _score_with_backoff(metric, tensors, task, autocast, shared) -> list[np.ndarray]:
     """Score a batch, halving it on out-of-memory until it fits (one sample must fit)."""
     try:
-        out = _score(metric, tensors, task, autocast, cache)
+        out = _score(metric, tensors, task, autocast, shared)
         return [o.detach().double().cpu().numpy() for o in out]
     except torch.OutOfMemoryError:
         n = next(iter(tensors.values())).shape[0]
         if n == 1:
             raise
-        cache.clear()  # shared embeddings of the whole batch would not fit beside the halves
+        shared.clear()  # shared embeddings of the whole batch would not fit beside the halves
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         half = n // 2
@@ -95,7 +140,9 @@ def _score_with_backoff(metric, tensors, task, autocast, cache) -> list[np.ndarr
             {k: v[:half] for k, v in tensors.items()},
             {k: v[half:] for k, v in tensors.items()},
         ]
-        first, second = (_score_with_backoff(metric, p, task, autocast, {}) for p in parts)
+        first, second = (
+            _score_with_backoff(metric, p, task, autocast, shared.fresh()) for p in parts
+        )
         return [np.concatenate([a, b]) for a, b in zip(first, second)]
 
 
@@ -137,6 +184,7 @@ class TaskRun:
             for name, m in metrics.items()
         }
         self.timings = {name: 0.0 for name in metrics}
+        self.providers = feature_providers(metrics.values())
         self.decode_s = 0.0
         self.decode_cache_hits = 0
         self.failed: dict[int, tuple[str, str]] = {}
@@ -237,7 +285,7 @@ class TaskRun:
         if not batch.positions:
             return
         tensors = {k: to_device(v, self.device, self.opts.resize) for k, v in batch.images.items()}
-        shared: dict = {}  # embeddings of this batch, by (embedding_key, image field)
+        shared = SharedEmbeddings(self.providers)
         for name in names:
             metric = self.metrics[name]
             _check_size(
