@@ -5,6 +5,7 @@ from .factory import MetricInfo, create_metric, list_metrics
 from .lpips import LPIPS, LPIPSConfig
 from .perceptual import Perceptual, PerceptualConfig
 from .pixel import L2, PSNR, SSIM
+from .trunk import TrunkMetric
 
 __all__ = [
     "L2",
@@ -17,6 +18,7 @@ __all__ = [
     "Perceptual",
     "PerceptualConfig",
     "SSIM",
+    "TrunkMetric",
     "check_images",
     "check_pair",
     "create_metric",

@@ -12,11 +12,10 @@ import torch
 from ..config import MetricCard
 from ..functional import lpips_distance, lpips_distance_map, normalize_features
 from ..weights import load_lin_weights, lpips_lin_path, sha256_file
-from .base import METRIC_TYPES, Metric, autocast_off, check_pair
+from .base import METRIC_TYPES, autocast_off, check_pair
 from .trunk import (
+    TrunkMetric,
     build_trunk,
-    features_key,
-    normalise_input,
     register_normalisation,
     spec_normalisation,
     trunk_key,
@@ -92,7 +91,7 @@ class LPIPSConfig:
 
 
 @METRIC_TYPES.register("lpips")
-class LPIPS(Metric):
+class LPIPS(TrunkMetric):
     """Learned Perceptual Image Patch Similarity; ``distance_map`` gives the per-pixel map.
 
     Example:
@@ -104,7 +103,6 @@ class LPIPS(Metric):
     Config = LPIPSConfig
     higher_is_better = False
     is_differentiable = True
-    compilable = True
 
     def __init__(self, config: LPIPSConfig, card: MetricCard) -> None:
         super().__init__(config, card)
@@ -112,7 +110,7 @@ class LPIPS(Metric):
         self.weight_hashes.update(hashes)
         kind, self._norm_key = spec_normalisation(self.spec, f"lpips-v{config.version}")
         register_normalisation(self, kind, self.spec.mean, self.spec.std)
-        self._features_key = features_key(self)  # fixed: weights and input map never change
+        self._init_features_key()
         n_layers = len(self.trunk.taps)
         self.n_lin = 0
         if config.lin_weights:
@@ -153,25 +151,11 @@ class LPIPS(Metric):
     def embedding_key(self) -> tuple:
         return trunk_key(self, "lpips-normalised", self.trunk.taps, self._norm_key)
 
-    @property
-    def features_key(self) -> tuple:
-        return self._features_key
-
-    @property
-    def taps(self) -> tuple[str, ...]:
-        return self.trunk.taps
-
-    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return dict(zip(self.trunk.taps, self.trunk(normalise_input(self, x))))
-
     def embed_features(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Unit-normalised float32 features of the taps (reusable across comparisons)."""
         feats = [features[t] for t in self.trunk.taps]
         with autocast_off(feats[0].device.type):
             return [normalize_features(f) for f in feats]
-
-    def embed(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Unit-normalised float32 trunk features of a batch (reusable across comparisons)."""
-        return self.embed_features(self.features(x))
 
     def compare(self, ex: list[torch.Tensor], ey: list[torch.Tensor]) -> torch.Tensor:
         with autocast_off(ex[0].device.type):

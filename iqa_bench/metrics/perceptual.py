@@ -8,11 +8,10 @@ from typing import Literal
 import torch
 
 from ..config import MetricCard
-from .base import METRIC_TYPES, Metric, autocast_off
+from .base import METRIC_TYPES, autocast_off
 from .trunk import (
+    TrunkMetric,
     build_trunk,
-    features_key,
-    normalise_input,
     register_normalisation,
     spec_normalisation,
     trunk_key,
@@ -38,13 +37,12 @@ class PerceptualConfig:
 
 
 @METRIC_TYPES.register("perceptual")
-class Perceptual(Metric):
+class Perceptual(TrunkMetric):
     """Mean L1 (or L2) difference of ImageNet-normalised trunk features at one layer."""
 
     Config = PerceptualConfig
     higher_is_better = False
     is_differentiable = True
-    compilable = True
 
     def __init__(self, config: PerceptualConfig, card: MetricCard) -> None:
         super().__init__(config, card)
@@ -52,7 +50,7 @@ class Perceptual(Metric):
         self.weight_hashes.update(hashes)
         kind, self._norm_key = spec_normalisation(spec, "imagenet")
         register_normalisation(self, kind, spec.mean, spec.std)
-        self._features_key = features_key(self)  # fixed: weights and input map never change
+        self._init_features_key()
 
     @property
     def min_size(self) -> int:
@@ -62,22 +60,8 @@ class Perceptual(Metric):
     def embedding_key(self) -> tuple:
         return trunk_key(self, "raw", self.trunk.taps, self._norm_key)
 
-    @property
-    def features_key(self) -> tuple:
-        return self._features_key
-
-    @property
-    def taps(self) -> tuple[str, ...]:
-        return self.trunk.taps
-
-    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return dict(zip(self.trunk.taps, self.trunk(normalise_input(self, x))))
-
     def embed_features(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
         return features[self.config.layer]
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed_features(self.features(x))
 
     def compare(self, ex: torch.Tensor, ey: torch.Tensor) -> torch.Tensor:
         with autocast_off(ex.device.type):

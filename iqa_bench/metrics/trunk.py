@@ -6,6 +6,7 @@ import torch
 
 from ..backbones import BACKBONES, BackboneSpec, TappedTrunk, candidate_taps, min_input_size
 from ..weights import load_trunk_state
+from .base import Metric
 
 # Input normalisations, applied to [0, 1] images.
 _LPIPS_SHIFT = (-0.030, -0.088, -0.188)
@@ -149,3 +150,31 @@ def trunk_key(module: torch.nn.Module, kind: str, taps: tuple[str, ...], norm: s
     """
     weights = module.weight_hashes.get("trunk") or f"random:{id(module.trunk)}"
     return (kind, module.config.backbone, tuple(taps), norm, weights)
+
+
+class TrunkMetric(Metric):
+    """A metric computed from the tapped outputs of a network trunk (LPIPS, perceptual losses).
+
+    Subclasses set ``self.trunk`` (a :class:`~iqa_bench.backbones.TappedTrunk`), register their
+    input normalisation, call :meth:`_init_features_key` once both are in place, and define
+    :meth:`embed_features`; raw features are then shareable between metrics on the same trunk.
+    """
+
+    compilable = True
+
+    def _init_features_key(self) -> None:
+        self._features_key = features_key(self)  # fixed: weights and input map never change
+
+    @property
+    def features_key(self) -> tuple:
+        return self._features_key
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        return self.trunk.taps
+
+    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(zip(self.trunk.taps, self.trunk(normalise_input(self, x))))
+
+    def embed(self, x: torch.Tensor):
+        return self.embed_features(self.features(x))
