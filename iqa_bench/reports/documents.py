@@ -106,6 +106,18 @@ def provenance(summary: RunSummary) -> list[tuple[str, str]]:
     return items
 
 
+#: ``metric_cards`` keys and their column headers in the reports' metric-card tables.
+METRIC_CARD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("metric", "Metric"),
+    ("group", "Group"),
+    ("status", "Status"),
+    ("card_version", "Card version"),
+    ("orientation", "Orientation"),
+    ("weight_hashes", "Weight hashes"),
+    ("timings_s", "Timings (s)"),
+)
+
+
 def metric_cards(summary: RunSummary) -> list[dict[str, str]]:
     """One dict per metric (ok first, then skipped) with its card version and provenance.
 
@@ -262,27 +274,9 @@ def markdown_report(summary: RunSummary, figures: Mapping[str, str] | None = Non
     out += ["", "## Provenance", ""]
     out += _md_rows(["Item", "Value"], [[k, v] for k, v in provenance(summary)])
     out += ["", "### Metric cards", ""]
-    cards = metric_cards(summary)
-    keys = [
-        "metric",
-        "group",
-        "status",
-        "card_version",
-        "orientation",
-        "weight_hashes",
-        "timings_s",
-    ]
     out += _md_rows(
-        [
-            "Metric",
-            "Group",
-            "Status",
-            "Card version",
-            "Orientation",
-            "Weight hashes",
-            "Timings (s)",
-        ],
-        [[c[k] for k in keys] for c in cards],
+        [header for _, header in METRIC_CARD_COLUMNS],
+        [[c[k] for k, _ in METRIC_CARD_COLUMNS] for c in metric_cards(summary)],
     )
     return "\n".join(out) + "\n"
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from .documents import (
     ALPHA,
     FIGURE_ALT,
+    METRIC_CARD_COLUMNS,
     metric_cards,
     provenance,
     significance_pairs,
@@ -189,26 +190,8 @@ def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
         "<h2>Provenance</h2>",
         _plain_table(["Item", "Value"], [[k, v] for k, v in provenance(summary)]),
     ]
-    keys = [
-        "metric",
-        "group",
-        "status",
-        "card_version",
-        "orientation",
-        "weight_hashes",
-        "timings_s",
-        "note",
-    ]
-    header = [
-        "Metric",
-        "Group",
-        "Status",
-        "Card version",
-        "Orientation",
-        "Weight hashes",
-        "Timings (s)",
-        "Note",
-    ]
+    columns = (*METRIC_CARD_COLUMNS, ("note", "Note"))
+    keys, header = [k for k, _ in columns], [h for _, h in columns]
     out += [
         "<h3>Metric cards</h3>",
         _plain_table(header, [[c[k] for k in keys] for c in metric_cards(summary)]),

@@ -265,53 +265,46 @@ def _counts(subset: np.ndarray, order: tuple[str, ...]) -> tuple[tuple[str, ...]
     return present, {s: int((subset == s).sum()) for s in present}
 
 
-def _task_2afc(run: Run, names: list[str], n_boot: int, seed: int, conf: float) -> TaskSummary:
-    _, subset, h = run.judgments("2afc")
-    order = run.subsets("2afc")
+def _metric_rows(run: Run, task: str, names: list[str], bootstrap) -> tuple[MetricRow, ...]:
+    """One row per metric: ``bootstrap(data, present_subsets)`` on its aligned task data."""
+    order = run.subsets(task)
+    load = run.twoafc if task == "2afc" else run.jnd
     rows = []
     for name in names:
-        data = run.twoafc(name)
+        data = load(name)
         present, n = _counts(data.subset, order)
-        boot = bootstrap_twoafc(
-            data.d0,
-            data.d1,
-            data.h,
-            data.subset,
-            subset_order=present,
-            n_boot=n_boot,
-            confidence=conf,
-            seed=seed,
-        )
+        boot = bootstrap(data, present)
         rows.append(_row(name, run.metrics[name].group, boot, n, data.n_failed, order))
+    return tuple(rows)
+
+
+def _task_2afc(run: Run, names: list[str], n_boot: int, seed: int, conf: float) -> TaskSummary:
+    kw = {"n_boot": n_boot, "confidence": conf, "seed": seed}
+    rows = _metric_rows(
+        run,
+        "2afc",
+        names,
+        lambda d, present: bootstrap_twoafc(d.d0, d.d1, d.h, d.subset, subset_order=present, **kw),
+    )
+    _, subset, h = run.judgments("2afc")
+    order = run.subsets("2afc")
     ceiling = h**2 + (1.0 - h) ** 2
     human_boot = bootstrap_statistic(
-        {s: ceiling[subset == s] for s in order},
-        lambda x: x.mean(axis=1),
-        n_boot=n_boot,
-        confidence=conf,
-        seed=seed,
+        {s: ceiling[subset == s] for s in order}, lambda x: x.mean(axis=1), **kw
     )
     human = _row(HUMAN, "human", human_boot, _counts(subset, order)[1], 0, order)
-    return TaskSummary("2afc", order, tuple(rows), human)
+    return TaskSummary("2afc", order, rows, human)
 
 
 def _task_jnd(run: Run, names: list[str], n_boot: int, seed: int, conf: float) -> TaskSummary:
-    order = run.subsets("jnd")
-    rows = []
-    for name in names:
-        data = run.jnd(name)
-        present, n = _counts(data.subset, order)
-        boot = bootstrap_jnd(
-            data.d,
-            data.same,
-            data.subset,
-            subset_order=present,
-            n_boot=n_boot,
-            confidence=conf,
-            seed=seed,
-        )
-        rows.append(_row(name, run.metrics[name].group, boot, n, data.n_failed, order))
-    return TaskSummary("jnd", order, tuple(rows))
+    kw = {"n_boot": n_boot, "confidence": conf, "seed": seed}
+    rows = _metric_rows(
+        run,
+        "jnd",
+        names,
+        lambda d, present: bootstrap_jnd(d.d, d.same, d.subset, subset_order=present, **kw),
+    )
+    return TaskSummary("jnd", run.subsets("jnd"), rows)
 
 
 def _preference(run: Run, name: str) -> PreferenceCorrelation:
