@@ -49,6 +49,29 @@ def _palette(names: list[str]) -> dict[str, tuple[float, float, float]]:
     return dict(zip(names, colours, strict=True))
 
 
+def _diverging_heatmap(
+    values: np.ndarray, ax, *, limit: float, annot: np.ndarray, **options
+) -> None:
+    """Annotated heat map on a red-blue scale centred at 0 and clipped to ``[-limit, limit]``."""
+    with warnings.catch_warnings():
+        # seaborn 0.13 calls Colormap.set_bad, which matplotlib 3.11 flags as pending removal.
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        sns.heatmap(
+            values,
+            ax=ax,
+            cmap="RdBu_r",
+            vmin=-limit,
+            vmax=limit,
+            center=0,
+            annot=annot,
+            fmt="",
+            annot_kws={"fontsize": 7 if values.shape[1] > 6 else 8},
+            linewidths=0.5,
+            linecolor="white",
+            **options,
+        )
+
+
 def _new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
@@ -277,27 +300,17 @@ def plot_significance(summary: RunSummary, out_dir: Path) -> Path:
     side = max(5.0, 0.75 * k + 3.0)
     fig = _new_figure(side + 1.5, side)
     ax = fig.add_subplot()
-    with warnings.catch_warnings():
-        # seaborn 0.13 calls Colormap.set_bad, which matplotlib 3.11 flags as pending removal.
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        sns.heatmap(
-            value,
-            mask=np.eye(k, dtype=bool),
-            ax=ax,
-            cmap="RdBu_r",
-            vmin=-4,
-            vmax=4,
-            center=0,
-            annot=annot,
-            fmt="",
-            annot_kws={"fontsize": 7 if k > 6 else 8},
-            square=True,
-            linewidths=0.5,
-            linecolor="white",
-            xticklabels=sig.names,
-            yticklabels=sig.names,
-            cbar_kws={"label": "sign(row − column) × −log10 p (Holm)", "shrink": 0.8},
-        )
+    _diverging_heatmap(
+        value,
+        ax,
+        limit=4.0,
+        annot=annot,
+        mask=np.eye(k, dtype=bool),
+        square=True,
+        xticklabels=sig.names,
+        yticklabels=sig.names,
+        cbar_kws={"label": "sign(row − column) × −log10 p (Holm)", "shrink": 0.8},
+    )
     ax.set_xticklabels(ax.get_xticklabels(), rotation=40, ha="right")
     ax.set_yticklabels(ax.get_yticklabels(), rotation=0)
     ax.set_xlabel("Column metric")

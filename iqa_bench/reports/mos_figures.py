@@ -17,14 +17,13 @@ Example:
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 import scipy.stats
 import seaborn as sns
 
-from .figures import GROUP_MARKERS, _new_figure, _palette, _save, _title
+from .figures import GROUP_MARKERS, _diverging_heatmap, _new_figure, _palette, _save, _title
 from .mos import LOGISTIC, MOSMetricRow, MOSSummary
 from .summary import RunSummary
 
@@ -135,25 +134,15 @@ def plot_mos_types(summary: RunSummary, out_dir: Path) -> Path:
     fig = _new_figure(2.2 + label_width + 0.95 * k, 1.6 + 0.3 * len(labels))
     ax = fig.add_subplot()
     annot = np.where(np.isfinite(values), np.vectorize(lambda v: f"{v:.2f}")(values), "-")
-    with warnings.catch_warnings():
-        # seaborn 0.13 calls Colormap.set_bad, which matplotlib 3.11 flags as pending removal.
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        sns.heatmap(
-            np.nan_to_num(values, nan=0.0),
-            ax=ax,
-            cmap="RdBu_r",
-            vmin=-1,
-            vmax=1,
-            center=0,
-            annot=annot,
-            fmt="",
-            annot_kws={"fontsize": 7 if k > 6 else 8},
-            linewidths=0.5,
-            linecolor="white",
-            xticklabels=[r.metric for r in mos.rows],
-            yticklabels=labels,
-            cbar_kws={"label": f"SRCC with {mos.score_name} (positive = agrees)", "shrink": 0.8},
-        )
+    _diverging_heatmap(
+        np.nan_to_num(values, nan=0.0),
+        ax,
+        limit=1.0,
+        annot=annot,
+        xticklabels=[r.metric for r in mos.rows],
+        yticklabels=labels,
+        cbar_kws={"label": f"SRCC with {mos.score_name} (positive = agrees)", "shrink": 0.8},
+    )
     ax.axhline(1, color="black", linewidth=1.5)
     ax.set_xticklabels(ax.get_xticklabels(), rotation=35, ha="right", fontsize=8)
     ax.set_yticklabels(ax.get_yticklabels(), rotation=0, fontsize=8)

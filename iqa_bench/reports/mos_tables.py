@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..stats import Estimate
 from .mos import LOGISTIC, MOSSummary
 from .summary import RunSummary
-from .tables import GROUP_LABELS, latex_escape
+from .tables import GROUP_LABELS, latex_escape, latex_table_head
 
 __all__ = [
     "CorrRow",
@@ -226,18 +226,9 @@ def corr_latex(table: CorrTable) -> str:
         half = (value.high - value.low) / 2
         return text + (rf"\,{{\scriptsize$\pm${half:.3f}}}" if math.isfinite(half) else "")
 
-    lines = [
-        r"\begin{table}[htbp]",
-        r"\centering",
-        r"\small",
-        r"\setlength{\tabcolsep}{4pt}",
-        rf"\caption{{{latex_escape(table.title)}. {latex_escape(table.caption)}}}",
-        rf"\label{{tab:iqa-{table.key}}}",
-        r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
-        rf"\begin{{tabular}}{{l{'r' * ncol}}}",
-        r"\toprule",
-        " & ".join([table.label_header, *(latex_escape(c) for c in table.columns)]) + r" \\",
-    ]
+    lines = latex_table_head(
+        table.title, table.caption, f"tab:iqa-{table.key}", ncol, fit_width=True
+    ) + [" & ".join([table.label_header, *(latex_escape(c) for c in table.columns)]) + r" \\"]
     group = object()
     for row in table.rows:
         if row.group != group:

@@ -228,6 +228,25 @@ def _latex_cell(cell: Cell | None, bold: bool) -> str:
     return value
 
 
+def latex_table_head(
+    title: str, caption: str, label: str, ncol: int, *, fit_width: bool = False
+) -> list[str]:
+    """Opening lines of a booktabs ``table`` float up to ``\\toprule`` (one label column, then
+    ``ncol`` right-aligned ones); ``fit_width`` shrinks a table wider than the line (closing it
+    then needs ``\\end{tabular}}``)."""
+    return [
+        r"\begin{table}[htbp]",
+        r"\centering",
+        r"\small",
+        r"\setlength{\tabcolsep}{4pt}",
+        rf"\caption{{{latex_escape(title)}. {latex_escape(caption)}}}",
+        rf"\label{{{label}}}",
+        *([r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"] if fit_width else []),
+        rf"\begin{{tabular}}{{l{'r' * ncol}}}",
+        r"\toprule",
+    ]
+
+
 def latex_table(table: Table, label: str | None = None) -> str:
     """A ``table`` float with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``).
 
@@ -240,18 +259,9 @@ def latex_table(table: Table, label: str | None = None) -> str:
         \\begin{table}[htbp]
     """
     ncol = len(table.columns)
-    spec = "l" + "r" * ncol
-    lines = [
-        r"\begin{table}[htbp]",
-        r"\centering",
-        r"\small",
-        r"\setlength{\tabcolsep}{4pt}",
-        rf"\caption{{{latex_escape(table.title)}. {latex_escape(table.caption)}}}",
-        rf"\label{{{label or 'tab:iqa-' + table.task}}}",
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join(["Metric", *(latex_escape(c) for c in table.columns)]) + r" \\",
-    ]
+    lines = latex_table_head(
+        table.title, table.caption, label or "tab:iqa-" + table.task, ncol
+    ) + [" & ".join(["Metric", *(latex_escape(c) for c in table.columns)]) + r" \\"]
     group = None
     for row in table.rows:
         if row.group != group:
