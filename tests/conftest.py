@@ -58,3 +58,9 @@ def reference_dir() -> Path:
             "reference values absent: set IQA_BENCH_REFERENCE to a folder like ../shared/reference"
         )
     return REFERENCE_DIR
+
+
+@pytest.fixture
+def alex_weights() -> Path:
+    """The real AlexNet trunk file that named ``lpips-alex*`` metrics load, or skip saying why."""
+    return weights_file("alexnet-owt-7be5be79-features.pth")

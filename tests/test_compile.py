@@ -58,7 +58,8 @@ def test_runner_rejects_an_unknown_compile_mode(tmp_path):
 
 
 @pytest.mark.slow
-def test_compiled_run_equals_eager_run_and_says_so_in_the_manifest(tmp_path):
+@pytest.mark.weights
+def test_compiled_run_equals_eager_run_and_says_so_in_the_manifest(tmp_path, alex_weights):
     root = tmp_path / "bapps"
     make_bapps_layout(root, twoafc={"cnn": 7}, jnd={"cnn": 5}, seed=5)
     metrics = ["l2", "lpips-alex-baseline"]

@@ -38,7 +38,8 @@ def _metric(name):
         return iqa_bench.create_metric(name, pretrained=False)
 
 
-def test_runner_scores_equal_direct_metric_calls(bapps_root, tmp_path):
+@pytest.mark.weights
+def test_runner_scores_equal_direct_metric_calls(bapps_root, tmp_path, alex_weights):
     """Equal to 1e-6 (relative for values above 1: float32 convolutions differ by batch size)."""
     result = run_benchmark(str(bapps_root), METRICS, tmp_path / "run", _opts(), log=lambda m: None)
     from iqa_bench.datasets import open_dataset
@@ -67,7 +68,8 @@ def test_runner_scores_equal_direct_metric_calls(bapps_root, tmp_path):
     assert np.allclose(judg["h"], [s.h for s in samples])
 
 
-def test_manifest_carries_provenance(bapps_root, tmp_path):
+@pytest.mark.weights
+def test_manifest_carries_provenance(bapps_root, tmp_path, alex_weights):
     result = run_benchmark(
         str(bapps_root), ["l2", "lpips-alex"], tmp_path / "run", _opts(), log=lambda m: None
     )
@@ -192,7 +194,8 @@ def test_corrupt_image_names_the_file_or_is_recorded_with_skip_bad(tmp_path):
     assert np.isnan(d0[2]) and np.isfinite(np.delete(d0, 2)).all()
 
 
-def test_bf16_autocast_run_records_its_dtype(bapps_root, tmp_path):
+@pytest.mark.weights
+def test_bf16_autocast_run_records_its_dtype(bapps_root, tmp_path, alex_weights):
     result = run_benchmark(
         str(bapps_root), ["lpips-alex"], tmp_path / "run", _opts(dtype="bf16"), log=lambda m: None
     )

@@ -60,7 +60,10 @@ def test_disabled_decode_cache_decodes_every_run(bapps_root, tmp_path):
     assert again.manifest["timings"]["decode_cache_chunks_reused"] == 0
 
 
-def test_metrics_sharing_a_trunk_compute_it_once_per_image(bapps_root, tmp_path, monkeypatch):
+@pytest.mark.weights
+def test_metrics_sharing_a_trunk_compute_it_once_per_image(
+    bapps_root, tmp_path, monkeypatch, alex_weights
+):
     import iqa_bench.metrics.lpips as lpips_module
 
     calls = {"n": 0}

@@ -15,7 +15,8 @@ from tests.bapps_fixture import make_bapps_layout
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_equal_a_single_process(tmp_path):
+@pytest.mark.weights
+def test_two_gloo_processes_equal_a_single_process(tmp_path, alex_weights):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     if torchrun is None:
         pytest.skip("torchrun not found beside the Python interpreter")
