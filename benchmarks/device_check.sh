@@ -25,6 +25,10 @@ fi
 if [ -d .devweights ]; then
     export IQA_BENCH_WEIGHTS="$PWD/.devweights"
 fi
+# Sizes, overridable for a quick dry run on CPU:
+#   SCALE=0.01 B64=8 B256=2 ROUNDS=1 CHECK_TRUNKS=alex TABLE_METRICS=l2,lpips-alex bash ...
+SCALE="${SCALE:-1.0}" B64="${B64:-256}" B256="${B256:-32}" ROUNDS="${ROUNDS:-5}"
+CHECK_TRUNKS="${CHECK_TRUNKS:-alex,squeeze,vgg16}" TABLE_METRICS="${TABLE_METRICS:-all}"
 # H100 SXM dense TF32 tensor-core peak: PyTorch runs float32 convolutions in TF32 by default, and
 # throughput.py calls the metrics directly (the runner's --dtype fp32 would switch TF32 off).
 PEAK="${PEAK_TFLOPS:-495}"
@@ -36,20 +40,21 @@ torchvision.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_devic
     nproc
 } >"$OUT/env.txt" 2>&1
 
-timeout 110 python3 -m pytest -q -p no:cacheprovider -m gpu \
+timeout 90 python3 -m pytest -q -p no:cacheprovider -m gpu \
     tests/test_compile.py tests/test_metric_numerics.py tests/test_runner.py \
     >"$OUT/pytest_gpu.log" 2>&1
 echo "pytest -m gpu: exit $?" >>"$OUT/env.txt"
 
-timeout 100 python3 benchmarks/throughput.py --rounds 5 --batch-64 256 --batch-256 32 \
-    --peak-tflops "$PEAK" >"$OUT/throughput.log" 2>&1
+timeout 100 python3 benchmarks/throughput.py --rounds "$ROUNDS" --batch-64 "$B64" \
+    --batch-256 "$B256" --trunks "$CHECK_TRUNKS" --peak-tflops "$PEAK" >"$OUT/throughput.log" 2>&1
 echo "throughput: exit $?" >>"$OUT/env.txt"
 
-timeout 90 python3 benchmarks/throughput.py --rounds 5 --batch-64 256 --batch-256 32 \
-    --trunks alex --compile default --peak-tflops "$PEAK" >"$OUT/throughput_compile.log" 2>&1
+timeout 80 python3 benchmarks/throughput.py --rounds "$ROUNDS" --batch-64 "$B64" \
+    --batch-256 "$B256" --trunks alex --compile default --peak-tflops "$PEAK" >"$OUT/throughput_compile.log" 2>&1
 echo "throughput --compile: exit $?" >>"$OUT/env.txt"
 
-timeout 240 python3 benchmarks/full_table.py --scale 1.0 --batch-size 256 \
+timeout 280 python3 benchmarks/full_table.py --scale "$SCALE" --batch-size 256 --also-dtypes bf16 \
+    --metrics "$TABLE_METRICS" \
     >"$OUT/full_table.log" 2>&1
 echo "full_table: exit $?" >>"$OUT/env.txt"
 cat "$OUT/env.txt"

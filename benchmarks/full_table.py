@@ -8,7 +8,8 @@ After a throwaway warm-up run on a small set (imports, weights, kernel set-up), 
 cold (empty decoded-image cache: PNGs decoded and cached), warm (decoded images read from the
 memory-mapped cache, every score recomputed), and rerun (finished results reused). Prints their
 wall times and ratios, and the share of the cold run spent decoding (the most a warm cache can
-save). Weights as in ``_data.weights_folder`` (VGG16 random when absent).
+save). ``--also-dtypes bf16`` adds a warm run per listed dtype (warmed up too). Weights as in
+``_data.weights_folder`` (VGG16 random when absent).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default="fp32")
     parser.add_argument(
+        "--also-dtypes",
+        default="",
+        help="comma-separated dtypes (e.g. bf16,tf32) timed after the three runs, warm cache only",
+    )
+    parser.add_argument(
         "--compile", default=None, choices=["default", "max-autotune-no-cudagraphs"]
     )
     args = parser.parse_args()
@@ -55,11 +61,11 @@ def main() -> None:
 
         # The first run in a process also pays imports, weight loading and kernel set-up (and
         # compilation with --compile); a throwaway run on a small set takes that out of "cold".
-        def options(**kw) -> RunOptions:
+        def options(dtype: str = args.dtype, **kw) -> RunOptions:
             return RunOptions(
                 batch_size=args.batch_size,
                 device=args.device,
-                dtype=args.dtype,
+                dtype=dtype,
                 progress=False,
                 compile=args.compile,
                 **kw,
@@ -67,9 +73,15 @@ def main() -> None:
 
         t0 = time.perf_counter()
         warmup = make_val_like(tmp / "warmup", 0.003, seed=1)
-        run_benchmark(
-            str(warmup), metrics, tmp / "w", options(decode_cache=False), log=lambda m: None
-        )
+        also = list(filter(None, args.also_dtypes.split(",")))
+        for dtype in [args.dtype, *also]:
+            run_benchmark(
+                str(warmup),
+                metrics,
+                tmp / f"w-{dtype}",
+                options(dtype, decode_cache=False),
+                log=lambda m: None,
+            )
         print(f"process warm-up run (not counted): {time.perf_counter() - t0:.1f} s")
         times, decode = {}, {}
         for label, reuse, out in (("cold", True, "a"), ("warm", False, "b"), ("rerun", True, "b")):
@@ -84,6 +96,20 @@ def main() -> None:
                 f"cache chunks reused {m['timings']['decode_cache_chunks_reused']}, "
                 f"{sum(1 for v in m['metrics'].values() if v['status'] == 'ok')} metrics, "
                 f"device {m['device']})"
+            )
+        for dtype in also:
+            t0 = time.perf_counter()
+            extra = run_benchmark(
+                str(root),
+                metrics,
+                tmp / f"d-{dtype}",
+                options(dtype, reuse=False),
+                log=lambda m: None,
+            )
+            times[f"warm {dtype}"] = time.perf_counter() - t0
+            print(
+                f"warm, --dtype {dtype}: {times[f'warm {dtype}']:7.1f} s  (decode "
+                f"{extra.manifest['timings']['decode_s']:.1f} s)"
             )
         n = {t: v["n"] for t, v in result.manifest["tasks"].items()}
         print(

@@ -21,6 +21,7 @@ from iqa_bench.datasets import (
     open_dataset,
     read_judgment,
 )
+from iqa_bench.datasets.bapps import read_small_npy
 from iqa_bench.download import parse_archive_specs
 from iqa_bench.images import read_image_uint8, write_png
 from tests.bapps_fixture import make_bapps_layout
@@ -120,6 +121,62 @@ def test_invalid_judgment_file_raises_naming_the_file(
         open_dataset(small_bapps)
     with pytest.raises(ValueError, match=problem):
         read_judgment(bad)
+
+
+# Arrays numpy writes with the one-dimensional C-order header the fast path reads directly.
+FAST_PATH_ARRAYS = [
+    np.array([0.8]),
+    np.array([0.25], dtype=np.float32),
+    np.array([0.5], dtype=np.float16),
+    np.array([0.75], dtype=">f8"),
+    np.array([1], dtype=np.int64),
+    np.array([0], dtype=np.uint8),
+    np.array([True]),
+    np.array([0.1, 0.2, 0.3]),
+    np.zeros(0),
+]
+# Everything else goes through np.load: scalars, 2-D, Fortran order, strings, long arrays.
+FALLBACK_ARRAYS = [
+    np.array(0.5),
+    np.array([[0.5]]),
+    np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+    np.array(["a"]),
+    np.arange(200.0),
+]
+
+
+@pytest.mark.parametrize("array", FAST_PATH_ARRAYS + FALLBACK_ARRAYS, ids=repr)
+def test_small_npy_reader_returns_what_numpy_load_returns(
+    tmp_path: Path, array: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "a.npy"
+    np.save(path, array)
+    expected = np.load(path, allow_pickle=False)
+    if any(array is a for a in FAST_PATH_ARRAYS):  # the fast path must not fall back
+        monkeypatch.setattr(np, "load", lambda *a, **k: pytest.fail("np.load was called"))
+    got = read_small_npy(path)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_small_npy_reader_falls_back_for_version_2_headers_and_damaged_files(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v2.npy"
+    with open(path, "wb") as f:
+        np.lib.format.write_array(f, np.array([0.3]), version=(2, 0))
+    assert read_small_npy(path).tolist() == [0.3]
+    np.save(path, np.array([0.3]))
+    path.write_bytes(path.read_bytes()[:-3])  # header intact, data cut short
+    with pytest.raises(ValueError):
+        read_small_npy(path)
+
+
+def test_truncated_judgment_file_raises_naming_the_file(small_bapps: Path) -> None:
+    bad = small_bapps / "2afc/val/cnn/judge/000001.npy"
+    bad.write_bytes(bad.read_bytes()[:-1])
+    with pytest.raises(ValueError, match=r"cnn/judge/000001.npy: unreadable judgment file"):
+        open_dataset(small_bapps)
 
 
 def test_corrupt_judgment_file_raises_naming_the_file(small_bapps: Path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +45,42 @@ TWOAFC_ROLES = (("ref", ".png"), ("p0", ".png"), ("p1", ".png"), ("judge", ".npy
 JND_ROLES = (("p0", ".png"), ("p1", ".png"), ("same", ".npy"))
 
 
+_NPY_V1_MAGIC = b"\x93NUMPY\x01\x00"
+# The header numpy writes for a C-order one-dimensional array, padded with spaces to a newline.
+_NPY_1D_HEADER = re.compile(
+    rb"\{'descr': '([<>|=]?[a-z]\d+)', 'fortran_order': False, 'shape': \((\d+),\), \} *\n"
+)
+
+
+def read_small_npy(path: Path | str) -> np.ndarray:
+    """``np.load(path, allow_pickle=False)`` for a small one-dimensional numeric ``.npy`` file.
+
+    ``np.load`` parses every header with ``ast.literal_eval``, about 130 us a file; BAPPS val has
+    46k judgment files and train 150k+, so opening a dataset spent seconds there. Headers numpy
+    writes for such arrays are matched directly (about 20 us); any other file (other versions,
+    shapes, Fortran order, object dtypes, damaged files) goes through ``np.load`` unchanged.
+
+    Example:
+        >>> read_small_npy("dataset/2afc/val/cnn/judge/000000.npy")
+        array([0.8])
+    """
+    with open(path, "rb") as f:
+        data = f.read(1025)  # judgment files are ~136 bytes; anything longer goes to np.load
+    if data.startswith(_NPY_V1_MAGIC) and len(data) <= 1024:
+        start = 10 + int.from_bytes(data[8:10], "little")
+        header = _NPY_1D_HEADER.fullmatch(data, 10, start)
+        if header is not None:
+            dtype = np.dtype(header.group(1).decode("ascii"))
+            count = int(header.group(2))
+            if dtype.kind in "fiub" and len(data) == start + count * dtype.itemsize:
+                return np.frombuffer(data, dtype=dtype, count=count, offset=start)
+    return np.load(path, allow_pickle=False)
+
+
 def _judgment_or_reason(path: Path) -> tuple[float, str]:
     """The judgment in ``path`` and ``""``, or ``nan`` and what is wrong with the file."""
     try:
-        array = np.load(path, allow_pickle=False)
+        array = read_small_npy(path)
     except (OSError, ValueError, EOFError) as exc:
         return math.nan, f"unreadable judgment file ({exc})"
     if array.shape != (1,) or array.dtype.kind not in "fiu":
@@ -162,13 +195,13 @@ class BAPPSDataset(Dataset):
             samples.extend(self._scan_subset(task_dir / subset, split, subset, roles))
         return samples
 
-    def _list_role(self, folder: Path, role: str, suffix: str, id_prefix: str) -> dict[str, Path]:
+    def _list_role(self, folder: Path, role: str, suffix: str, id_prefix: str) -> dict[str, str]:
         role_dir = folder / role
         if not role_dir.is_dir():
             raise ValueError(
                 f"{folder}: missing folder {role}/; expected files like {role_dir}/000000{suffix}."
             )
-        files: dict[str, Path] = {}
+        files: dict[str, str] = {}  # paths stay strings until a sample keeps them (Path() is slow)
         for entry in os.scandir(role_dir):
             if entry.name.startswith("."):
                 continue  # hidden OS litter (.DS_Store) is not data
@@ -178,7 +211,7 @@ class BAPPSDataset(Dataset):
                     f"{id_prefix}/{stem}", Path(entry.path), f"unexpected entry, expected *{suffix}"
                 )
                 continue
-            files[stem] = Path(entry.path)
+            files[stem] = entry.path
         return files
 
     def _scan_subset(
@@ -206,9 +239,9 @@ class BAPPSDataset(Dataset):
             label_role = roles[-1][0]
             label, reason = _judgment_or_reason(listing[label_role][stem])
             if reason:
-                self._reject(sample_id, listing[label_role][stem], reason)
+                self._reject(sample_id, Path(listing[label_role][stem]), reason)
                 continue
-            files = {role: listing[role][stem] for role, _ in roles}
+            files = {role: Path(listing[role][stem]) for role, _ in roles[:-1]}
             if label_role == "judge":
                 samples.append(
                     TwoAFCSample(sample_id, subset, files["ref"], files["p0"], files["p1"], label)
