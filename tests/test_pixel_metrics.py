@@ -9,7 +9,7 @@ from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import iqa_bench
-from iqa_bench.functional import quantize_uint8_reference, rgb_to_lab
+from iqa_bench.functional import l2_lab, quantize_uint8_reference, rgb_to_lab
 
 
 def _natural_pairs(n: int = 4, size: tuple[int, int] = (64, 48), seed: int = 0):
@@ -116,6 +116,22 @@ def test_l2_lab_matches_reference_package_on_its_examples():
         want = float(ref_metric(to_ref(ia)[None], to_ref(ib)[None]))
         got = float(ours(to_ours(ia)[None], to_ours(ib)[None]))
         assert got == pytest.approx(want, rel=1e-6, abs=1e-10), (a, b)
+
+
+def test_l2_lab_metric_converts_each_image_once_and_scores_as_the_paper_formula():
+    from skimage.color import rgb2lab
+
+    x, y = _natural_pairs()
+    metric = iqa_bench.create_metric("l2-lab")
+    qx, qy = (quantize_uint8_reference(t).double() for t in (x, y))
+    embedded = metric.embed(x)  # the runner embeds a 2AFC reference once for both comparisons
+    assert embedded.dtype == torch.float64 and embedded.shape == x.shape
+    assert torch.equal(embedded, rgb_to_lab(qx))
+    got = metric(x, y)
+    assert torch.equal(got, l2_lab(qx, qy))
+    for k in range(len(x)):
+        lab0, lab1 = (rgb2lab(_np(q, k)) / 100.0 for q in (qx, qy))
+        assert float(got[k]) == pytest.approx(0.5 * np.mean((lab0 - lab1) ** 2), rel=1e-6)
 
 
 def test_reference_uint8_round_trip_truncates_like_the_reference_code():

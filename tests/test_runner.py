@@ -68,6 +68,45 @@ def test_runner_scores_equal_direct_metric_calls(bapps_root, tmp_path, alex_weig
     assert np.allclose(judg["h"], [s.h for s in samples])
 
 
+PIXEL_METRICS = ["l2", "l2-lab", "psnr", "ssim", "ssim-paper"]
+
+
+def test_pixel_metrics_convert_each_image_once_and_equal_direct_calls(
+    bapps_root, tmp_path, monkeypatch
+):
+    """A 2AFC reference's Lab image and SSIM statistics serve both of its comparisons."""
+    import iqa_bench.metrics.pixel as pixel
+
+    calls = {"rgb_to_lab": 0, "ssim_stats": 0}
+
+    def counted(name, fn):
+        def wrapper(x, *args, **kwargs):
+            calls[name] += x.shape[0]
+            return fn(x, *args, **kwargs)
+
+        return wrapper
+
+    for name in calls:
+        monkeypatch.setattr(pixel, name, counted(name, getattr(pixel, name)))
+    result = run_benchmark(
+        str(bapps_root), PIXEL_METRICS, tmp_path / "run", _opts(), log=lambda m: None
+    )
+    from iqa_bench.datasets import open_dataset
+
+    ds = open_dataset(str(bapps_root))
+    images = 3 * len(ds.samples("2afc")) + 2 * len(ds.samples("jnd"))
+    assert calls == {"rgb_to_lab": images, "ssim_stats": 2 * images}  # ssim and ssim-paper
+    monkeypatch.undo()
+    for name in PIXEL_METRICS:
+        metric = iqa_bench.create_metric(name)
+        with np.load(store.final_path(result.run_dir, name, "2afc")) as data:
+            for k, s in enumerate(ds.samples("2afc")):
+                ref, p0, p1 = _tensor(s.ref), _tensor(s.p0), _tensor(s.p1)
+                for field, other in (("d0", p0), ("d1", p1)):
+                    want = float(metric(ref, other))
+                    assert float(data[field][k]) == pytest.approx(want, rel=1e-12), (name, k)
+
+
 @pytest.mark.weights
 def test_manifest_carries_provenance(bapps_root, tmp_path, alex_weights):
     result = run_benchmark(

@@ -2,11 +2,13 @@
 
 from .color import quantize_uint8_reference, rgb_to_lab
 from .lpips import lpips_distance, lpips_distance_map, normalize_features
-from .pixel import l2_lab, mse, psnr
-from .structural import ssim
+from .pixel import l2_lab, l2_lab_from_lab, mse, psnr
+from .structural import SSIMStats, ssim, ssim_from_stats, ssim_stats
 
 __all__ = [
+    "SSIMStats",
     "l2_lab",
+    "l2_lab_from_lab",
     "lpips_distance",
     "lpips_distance_map",
     "mse",
@@ -15,4 +17,6 @@ __all__ = [
     "quantize_uint8_reference",
     "rgb_to_lab",
     "ssim",
+    "ssim_from_stats",
+    "ssim_stats",
 ]

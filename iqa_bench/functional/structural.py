@@ -7,6 +7,8 @@ convolution computes exactly those windows, with no padding convention to match.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -57,6 +59,81 @@ def gaussian_win_size(sigma: float, truncate: float = 3.5) -> int:
     return 2 * int(truncate * sigma + 0.5) + 1
 
 
+@dataclass(frozen=True)
+class SSIMStats:
+    """Per-image quantities of SSIM: the image, its local means and local means of its square.
+
+    :func:`ssim_stats` computes them once per image, so a 2AFC reference compared with two
+    distortions is filtered once (8 window filterings per triplet instead of 10).
+    """
+
+    image: torch.Tensor
+    mean: torch.Tensor
+    mean_of_square: torch.Tensor
+    win_size: int
+    blur: Callable[[torch.Tensor], torch.Tensor] = field(repr=False)
+
+
+def ssim_stats(
+    x: torch.Tensor,
+    *,
+    window: Literal["gaussian", "uniform"] = "gaussian",
+    win_size: int | None = None,
+    sigma: float = 1.5,
+) -> SSIMStats:
+    """The per-image half of :func:`ssim` (arguments as there); see :func:`ssim_from_stats`.
+
+    Example:
+        >>> x, y = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+        >>> torch.equal(ssim_from_stats(ssim_stats(x), ssim_stats(y)), ssim(x, y))
+        True
+    """
+    if win_size is None:
+        win_size = gaussian_win_size(sigma) if window == "gaussian" else 7
+    if win_size % 2 == 0 or win_size < 3:
+        raise ValueError(f"win_size: must be odd and >= 3, got {win_size}.")
+    h, w = x.shape[-2:]
+    if min(h, w) < win_size:
+        raise ValueError(
+            f"images of {h}x{w} are smaller than the SSIM window {win_size}x{win_size}; "
+            "use larger images or a smaller win_size."
+        )
+    g = _window_1d(window, win_size, sigma, x.dtype, x.device)
+    blur = _banded_blur(g, h, w) if max(h, w) <= _MATMUL_MAX_SIDE else _conv_blur(g, x.shape[1])
+    return SSIMStats(x, blur(x), blur(x * x), win_size, blur)
+
+
+def ssim_from_stats(
+    sx: SSIMStats,
+    sy: SSIMStats,
+    *,
+    data_range: float = 1.0,
+    k1: float = 0.01,
+    k2: float = 0.03,
+    sample_covariance: bool = False,
+) -> torch.Tensor:
+    """Mean SSIM per image from two images' :func:`ssim_stats` (same window, same image size).
+
+    Raises:
+        ValueError: The two were computed with different windows or image sizes.
+    """
+    if sx.win_size != sy.win_size or sx.image.shape != sy.image.shape:
+        raise ValueError(
+            f"SSIM statistics differ in window ({sx.win_size} vs {sy.win_size}) or image shape "
+            f"({tuple(sx.image.shape)} vs {tuple(sy.image.shape)}); compute both with the same "
+            "settings on equally sized batches."
+        )
+    n = sx.win_size**2
+    cov_norm = n / (n - 1) if sample_covariance else 1.0
+    ux, uy = sx.mean, sy.mean
+    vx = cov_norm * (sx.mean_of_square - ux * ux)
+    vy = cov_norm * (sy.mean_of_square - uy * uy)
+    vxy = cov_norm * (sx.blur(sx.image * sy.image) - ux * uy)
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(dim=1)
+
+
 def ssim(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -85,27 +162,15 @@ def ssim(
         >>> ssim(x, x)
         tensor([1.])
     """
-    if win_size is None:
-        win_size = gaussian_win_size(sigma) if window == "gaussian" else 7
-    if win_size % 2 == 0 or win_size < 3:
-        raise ValueError(f"win_size: must be odd and >= 3, got {win_size}.")
-    h, w = x.shape[-2:]
-    if min(h, w) < win_size:
-        raise ValueError(
-            f"images of {h}x{w} are smaller than the SSIM window {win_size}x{win_size}; "
-            "use larger images or a smaller win_size."
-        )
-    g = _window_1d(window, win_size, sigma, x.dtype, x.device)
-    blur = _banded_blur(g, h, w) if max(h, w) <= _MATMUL_MAX_SIDE else _conv_blur(g, x.shape[1])
-
-    cov_norm = win_size**2 / (win_size**2 - 1) if sample_covariance else 1.0
-    ux, uy = blur(x), blur(y)
-    vx = cov_norm * (blur(x * x) - ux * ux)
-    vy = cov_norm * (blur(y * y) - uy * uy)
-    vxy = cov_norm * (blur(x * y) - ux * uy)
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
-    return s.flatten(1).mean(dim=1)
+    window_args = {"window": window, "win_size": win_size, "sigma": sigma}
+    return ssim_from_stats(
+        ssim_stats(x, **window_args),
+        ssim_stats(y, **window_args),
+        data_range=data_range,
+        k1=k1,
+        k2=k2,
+        sample_covariance=sample_covariance,
+    )
 
 
-__all__ = ["gaussian_win_size", "ssim"]
+__all__ = ["SSIMStats", "gaussian_win_size", "ssim", "ssim_from_stats", "ssim_stats"]

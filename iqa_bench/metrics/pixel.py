@@ -7,7 +7,16 @@ from typing import Literal
 
 import torch
 
-from ..functional import l2_lab, mse, psnr, quantize_uint8_reference, ssim
+from ..functional import (
+    SSIMStats,
+    l2_lab_from_lab,
+    mse,
+    psnr,
+    quantize_uint8_reference,
+    rgb_to_lab,
+    ssim_from_stats,
+    ssim_stats,
+)
 from .base import METRIC_TYPES, Metric, autocast_off
 
 Quantize = Literal["none", "reference-uint8"]
@@ -26,6 +35,11 @@ class PixelMetric(Metric):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return _prepare(x, self.config.quantize)
+
+    @property
+    def embedding_key(self) -> tuple:
+        # The prepared image: shared by l2 and psnr, and computed once for a 2AFC reference.
+        return ("pixel-prepared", self.config.quantize)
 
     @property
     def is_differentiable(self) -> bool:  # type: ignore[override]
@@ -53,9 +67,23 @@ class L2(PixelMetric):
     Config = L2Config
     higher_is_better = False
 
+    @property
+    def embedding_key(self) -> tuple:
+        if self.config.colorspace == "lab":
+            return ("pixel-lab", self.config.quantize)
+        return super().embedding_key
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The prepared image, in Lab for ``colorspace: lab`` (converted once per image)."""
+        x = super().embed(x)
+        if self.config.colorspace != "lab":
+            return x
+        with autocast_off(x.device.type):
+            return rgb_to_lab(x)
+
     def compare(self, ex: torch.Tensor, ey: torch.Tensor) -> torch.Tensor:
         with autocast_off(ex.device.type):
-            return l2_lab(ex, ey) if self.config.colorspace == "lab" else mse(ex, ey)
+            return l2_lab_from_lab(ex, ey) if self.config.colorspace == "lab" else mse(ex, ey)
 
 
 @dataclass(frozen=True)
@@ -120,15 +148,24 @@ class SSIM(PixelMetric):
         c = self.config
         return c.win_size or (2 * int(3.5 * c.sigma + 0.5) + 1 if c.window == "gaussian" else 7)
 
-    def compare(self, ex: torch.Tensor, ey: torch.Tensor) -> torch.Tensor:
+    @property
+    def embedding_key(self) -> tuple:
         c = self.config
-        with autocast_off(ex.device.type):
-            return ssim(
+        return ("ssim-stats", c.quantize, c.window, c.win_size, c.sigma)
+
+    def embed(self, x: torch.Tensor) -> SSIMStats:
+        """The image's SSIM statistics (local means of it and its square), once per image."""
+        c = self.config
+        x = super().embed(x)
+        with autocast_off(x.device.type):
+            return ssim_stats(x, window=c.window, win_size=c.win_size, sigma=c.sigma)
+
+    def compare(self, ex: SSIMStats, ey: SSIMStats) -> torch.Tensor:
+        c = self.config
+        with autocast_off(ex.image.device.type):
+            return ssim_from_stats(
                 ex,
                 ey,
-                window=c.window,
-                win_size=c.win_size,
-                sigma=c.sigma,
                 data_range=c.data_range,
                 k1=c.k1,
                 k2=c.k2,
