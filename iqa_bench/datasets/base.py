@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..config import DatasetCard
 from ..download import fetch_archives, parse_archive_specs
@@ -164,6 +164,27 @@ def subset_order(names: Iterable[str], known: tuple[str, ...]) -> list[str]:
     """
     names = set(names)
     return [n for n in known if n in names] + sorted(names - set(known))
+
+
+def card_params(card: DatasetCard | None, defaults: dict[str, Any], adapter: str) -> dict[str, Any]:
+    """A card's ``params`` over an adapter's defaults; every key must be one the adapter takes.
+
+    Raises:
+        ValueError: On an unknown key, naming the card, the key and the keys the adapter takes.
+
+    Example:
+        >>> card_params(None, {"min_votes": 5}, "nights")
+        {'min_votes': 5}
+    """
+    given = dict(card.params) if card is not None else {}
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        where = f"dataset card {card.name!r}" if card is not None else adapter
+        raise ValueError(
+            f"{where}: unknown params key {unknown[0]!r}; the {adapter} adapter takes "
+            f"{', '.join(defaults)}."
+        )
+    return {**defaults, **given}
 
 
 class Dataset(ABC):

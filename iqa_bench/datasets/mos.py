@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 from ..config import DatasetCard
 from ..download import DownloadError, parse_archive_specs
 from .base import DATA_ENV, Dataset, MOSSample, Sample, subset_order
+from .base import card_params as merge_card_params
 
 __all__ = ["NO_SPLIT", "FileIndex", "MOSDataset", "MOSRow"]
 
@@ -191,15 +192,8 @@ class MOSDataset(Dataset):
             "how_to_obtain": "",
             **cls.extra_params,
         }
-        given = dict(card.params) if card is not None else {}
+        params = merge_card_params(card, params, cls.adapter)
         where = f"dataset card {card.name!r}" if card is not None else cls.adapter
-        unknown = sorted(set(given) - set(params))
-        if unknown:
-            raise ValueError(
-                f"{where}: unknown params key {unknown[0]!r}; the {cls.adapter} adapter takes "
-                f"{', '.join(params)}."
-            )
-        params.update(given)
         if not isinstance(params["higher_is_better"], bool):
             raise ValueError(
                 f"{where}: params.higher_is_better must be true (MOS: higher = better) or false "

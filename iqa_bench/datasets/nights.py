@@ -41,7 +41,15 @@ from typing import Any
 
 from ..config import DatasetCard
 from ..download import DownloadError, parse_archive_specs
-from .base import DATA_ENV, DATASETS, Dataset, Sample, TwoAFCSample, read_csv_header
+from .base import (
+    DATA_ENV,
+    DATASETS,
+    Dataset,
+    Sample,
+    TwoAFCSample,
+    card_params,
+    read_csv_header,
+)
 
 __all__ = ["NIGHTSDataset"]
 
@@ -81,14 +89,8 @@ class NIGHTSDataset(Dataset):
         split: str = "val",
         skip_bad: bool = False,
     ) -> None:
-        params = dict(card.params) if card is not None else {}
-        unknown = sorted(set(params) - {"min_votes"})
-        if unknown:
-            raise ValueError(
-                f"dataset card {card.name!r}: unknown params key {unknown[0]!r}; the nights "
-                "adapter takes min_votes."
-            )
-        self.min_votes = int(params.get("min_votes", DEFAULT_MIN_VOTES))
+        params = card_params(card, {"min_votes": DEFAULT_MIN_VOTES}, "nights")
+        self.min_votes = int(params["min_votes"])
         self.dropped_low_votes = 0
         if split not in SPLITS:
             raise ValueError(f"split {split!r}: NIGHTS has the splits {', '.join(SPLITS)}.")
