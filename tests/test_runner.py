@@ -107,6 +107,51 @@ def test_pixel_metrics_convert_each_image_once_and_equal_direct_calls(
                     assert float(data[field][k]) == pytest.approx(want, rel=1e-12), (name, k)
 
 
+def test_shared_embeddings_are_released_once_no_later_metric_needs_them(
+    bapps_root, tmp_path, monkeypatch
+):
+    from iqa_bench.runner.task_run import SharedEmbeddings
+
+    held: list[set] = []
+    original = SharedEmbeddings.release
+
+    def recording(self, keys):
+        original(self, keys)
+        held.append({k[0][0] for k in self.cache})  # kinds of embedding still held
+
+    monkeypatch.setattr(SharedEmbeddings, "release", recording)
+    metrics = ["l2", "l2-lab", "psnr", "ssim"]
+    run_benchmark(str(bapps_root), metrics, tmp_path / "run", _opts(), log=lambda m: None)
+    # Per batch: l2's prepared image stays for psnr; Lab goes after l2-lab; nothing outlives it.
+    expected = [{"pixel-prepared"}, {"pixel-prepared"}, set(), set()]
+    assert held and len(held) % 4 == 0
+    assert all(held[i : i + 4] == expected for i in range(0, len(held), 4))
+
+
+def test_release_plan_frees_trunk_features_after_the_last_metric_on_that_trunk():
+    from types import SimpleNamespace
+
+    from iqa_bench.runner.task_run import SharedEmbeddings
+
+    def stub(embedding_key, features_key):
+        return SimpleNamespace(embedding_key=embedding_key, features_key=features_key)
+
+    a, b, c = stub(("e", 1), ("trunk", 1)), stub(None, None), stub(("e", 2), ("trunk", 1))
+    shared = SharedEmbeddings({("trunk", 1): a})
+    plan = shared.release_plan([a, b, c])
+    assert plan[0] == [("embedding", ("e", 1))] and plan[1] == []
+    assert sorted(plan[2]) == [("embedding", ("e", 2)), ("features", ("trunk", 1))]
+    shared.cache = {
+        (("e", 1), "ref"): 1,
+        ("features", ("trunk", 1), "ref"): 2,
+        (("e", 2), "ref"): 3,
+    }
+    shared.release(plan[0])
+    assert set(shared.cache) == {("features", ("trunk", 1), "ref"), (("e", 2), "ref")}
+    shared.release(plan[2])
+    assert shared.cache == {}
+
+
 @pytest.mark.weights
 def test_manifest_carries_provenance(bapps_root, tmp_path, alex_weights):
     result = run_benchmark(

@@ -97,6 +97,34 @@ class SharedEmbeddings:
     def clear(self) -> None:
         self.cache.clear()
 
+    def release_plan(self, metrics: list[Metric]) -> list[list[tuple]]:
+        """For each metric in scoring order, the shared entries no later metric needs.
+
+        Releasing them right after that metric bounds what a batch holds to the embeddings still
+        to be used (large images: a float64 Lab image or SSIM statistics of a 4-megapixel batch
+        are hundreds of MB each).
+        """
+        last: dict[tuple, int] = {}
+        for i, metric in enumerate(metrics):
+            if metric.embedding_key is not None:
+                last["embedding", metric.embedding_key] = i
+            if metric.features_key in self.providers:
+                last["features", metric.features_key] = i
+        plan: list[list[tuple]] = [[] for _ in metrics]
+        for key, i in last.items():
+            plan[i].append(key)
+        return plan
+
+    def release(self, keys: list[tuple]) -> None:
+        """Drop the entries of ``keys`` (from :meth:`release_plan`) for every image field."""
+        for kind, key in keys:
+            if kind == "features":
+                stale = [k for k in self.cache if k[0] == "features" and k[1] == key]
+            else:
+                stale = [k for k in self.cache if k[0] == key]
+            for k in stale:
+                del self.cache[k]
+
     def embed(self, metric: Metric, tensors: dict[str, torch.Tensor], field: str):
         key = metric.embedding_key
         if key is not None and (key, field) in self.cache:
@@ -286,7 +314,8 @@ class TaskRun:
             return
         tensors = {k: to_device(v, self.device, self.opts.resize) for k, v in batch.images.items()}
         shared = SharedEmbeddings(self.providers)
-        for name in names:
+        release = shared.release_plan([self.metrics[name] for name in names])
+        for name, done_with in zip(names, release):
             metric = self.metrics[name]
             _check_size(
                 metric,
@@ -296,6 +325,7 @@ class TaskRun:
             t1 = time.perf_counter()
             with torch.inference_mode():
                 out = _score_with_backoff(metric, tensors, self.task, self.autocast, shared)
+            shared.release(done_with)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             self.timings[name] += time.perf_counter() - t1
