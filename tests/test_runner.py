@@ -344,3 +344,7 @@ def test_cuda_fp32_run_matches_the_cpu_run_and_tf32_stays_close(bapps_root, tmp_
     }
     assert np.allclose(d["cuda"], d["cpu"], rtol=1e-4, atol=1e-6)
     assert np.allclose(d["tf32"], d["cpu"], rtol=2e-2, atol=1e-4)
+    # Per-metric CUDA time comes from events read after the batch's one synchronisation.
+    for label in ("cuda", "tf32"):
+        seconds = runs[label].manifest["metrics"]["lpips-alex-baseline"]["timings"]["2afc"]
+        assert 0 < seconds < runs[label].manifest["timings"]["total_s"]
