@@ -8,7 +8,8 @@ machine load hits both), and the median per-round ratio is printed, for two work
 
 - ``pair``: ``d(x, y)`` for a batch of image pairs (images/s counts both images);
 - ``2afc``: ``d(ref, p0)`` and ``d(ref, p1)`` per triplet, as the benchmark loop scores BAPPS
-  (the reference calls its metric twice; iqa-bench embeds ``ref`` once).
+  (the reference calls its metric twice; iqa-bench embeds ``ref`` once, and like its runner runs
+  the trunk once over ref, p0 and p1 concatenated).
 
 iqa-bench runs as its runner does (channels-last trunk, inference mode, no input checks, and
 ``torch.compile`` with ``--compile``); the reference runs under ``torch.no_grad`` with
@@ -61,7 +62,10 @@ def _reference(net: str, ours, device: torch.device):
     ref = lpips.LPIPS(net=net, pnet_rand=True, verbose=False).eval().to(device)
     state = ours.trunk.trunk_state_dict()
     ref.net.load_state_dict(
-        {k: state[re.sub(r"^slice\d+\.", "features.", k)] for k in ref.net.state_dict()}
+        {
+            k: state[re.sub(r"^(slice\d+|slices\.\d+)\.", "features.", k)]
+            for k in ref.net.state_dict()
+        }
     )
     return ref
 
@@ -75,7 +79,10 @@ def _torchmetrics(net: str, ours, device: torch.device):
     tm = _LPIPS(pretrained=True, net=net, pnet_rand=True).eval().to(device)
     state = ours.trunk.trunk_state_dict()
     tm.net.load_state_dict(
-        {k: state[re.sub(r"^slice\d+\.", "features.", k)] for k in tm.net.state_dict()}
+        {
+            k: state[re.sub(r"^(slice\d+|slices\.\d+)\.", "features.", k)]
+            for k in tm.net.state_dict()
+        }
     )
     return lambda x, y: tm(x, y, normalize=True)
 
@@ -91,9 +98,13 @@ def _trunk_flops(ours, x: torch.Tensor) -> int:
 def _workloads(ref, ours, tm, x, p0, p1, batch: int) -> dict:
     """mode -> (reference call, iqa-bench call, torchmetrics call or None, images per call)."""
 
-    def ours_2afc():
-        e = ours.embed(x)
-        return ours.compare(e, ours.embed(p0)), ours.compare(e, ours.embed(p1))
+    def ours_2afc():  # as the runner does: one trunk pass over ref, p0 and p1 together
+        feats = ours.features(torch.cat([x, p0, p1]))
+        e, e0, e1 = (
+            ours.embed_features({tap: v[i * batch : (i + 1) * batch] for tap, v in feats.items()})
+            for i in range(3)
+        )
+        return ours.compare(e, e0), ours.compare(e, e1)
 
     return {
         "pair": (

@@ -87,6 +87,45 @@ def test_metrics_sharing_a_trunk_compute_it_once_per_image(
     np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
+@pytest.mark.weights
+def test_one_trunk_pass_covers_all_image_fields_of_a_batch_within_the_pixel_budget(
+    bapps_root, tmp_path, monkeypatch, alex_weights
+):
+    import iqa_bench.metrics.lpips as lpips_module
+
+    passes: list[int] = []
+    real = lpips_module.LPIPS.features
+
+    def recording(self, x):
+        passes.append(x.shape[0])
+        return real(self, x)
+
+    monkeypatch.setattr(lpips_module.LPIPS, "features", recording)
+    runs = {}
+    # 4 triplets of 64x64 a batch: 16,384 pixels per field, 49,152 for ref + p0 + p1.
+    for label, budget in (("joint", 64 * 256 * 256), ("per-field", 20_000)):
+        passes.clear()
+        runs[label] = run_benchmark(
+            str(bapps_root),
+            ["lpips-alex"],
+            tmp_path / label,
+            _opts(max_batch_pixels=budget),
+            log=lambda m: None,
+        )
+        runs[label + " passes"] = list(passes)
+    # 10 triplets in chunks of 6: batches of 4, 2, 4; 5 JND pairs: 4, 1.
+    assert runs["joint passes"] == [12, 6, 12, 8, 2]
+    # Over the budget, fields go one by one until the rest fit together (p0 + p1 of 2 triplets).
+    assert runs["per-field passes"] == [4, 4, 4, 2, 4, 4, 4, 4, 4, 4, 2]
+    assert all(n * 64 * 64 <= 20_000 for n in runs["per-field passes"])
+    for task, field in (("2afc", "d0"), ("2afc", "d1"), ("jnd", "d")):
+        joint, single = (
+            np.load(store.final_path(runs[k].run_dir, "lpips-alex", task))[field]
+            for k in ("joint", "per-field")
+        )
+        np.testing.assert_allclose(joint, single, rtol=1e-5, atol=1e-7)
+
+
 def test_recompute_ignores_finished_results(bapps_root, tmp_path):
     run = tmp_path / "run"
     run_benchmark(str(bapps_root), ["l2"], run, _opts(), log=lambda m: None)

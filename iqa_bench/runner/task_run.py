@@ -87,15 +87,41 @@ class SharedEmbeddings:
     through the trunk's provider (see :func:`feature_providers`).
     """
 
-    def __init__(self, providers: dict[tuple, Metric]) -> None:
+    def __init__(self, providers: dict[tuple, Metric], max_pixels: int | None = None) -> None:
         self.providers = providers
+        self.max_pixels = max_pixels
         self.cache: dict = {}
 
     def fresh(self) -> SharedEmbeddings:
-        return SharedEmbeddings(self.providers)
+        return SharedEmbeddings(self.providers, self.max_pixels)
 
     def clear(self) -> None:
         self.cache.clear()
+
+    def _trunk_pass(self, provider: Metric, tensors: dict[str, torch.Tensor], field: str) -> None:
+        """Raw features of ``field`` and, in the same trunk pass, of the batch's other fields.
+
+        One pass over all image fields (a 2AFC batch's ref, p0 and p1 concatenated) runs the
+        convolutions on a batch three times as large, which uses CPU cores and GPUs better than
+        three passes; it is done while the fields together stay within ``max_pixels`` (the
+        ``--max-batch-pixels`` budget), else field by field.
+        """
+        key = provider.features_key
+        fields = [f for f in tensors if ("features", key, f) not in self.cache]
+        parts = [tensors[f] for f in fields]
+        pixels = sum(t.shape[0] * t.shape[-2] * t.shape[-1] for t in parts)
+        if (
+            len(fields) < 2
+            or len({t.shape[1:] for t in parts}) != 1
+            or (self.max_pixels is not None and pixels > self.max_pixels)
+        ):
+            self.cache["features", key, field] = provider.features(tensors[field])
+            return
+        features = provider.features(torch.cat(parts))
+        sizes = [t.shape[0] for t in parts]
+        pieces = {tap: value.split(sizes) for tap, value in features.items()}
+        for i, f in enumerate(fields):
+            self.cache["features", key, f] = {tap: p[i] for tap, p in pieces.items()}
 
     def release_plan(self, metrics: list[Metric]) -> list[list[tuple]]:
         """For each metric in scoring order, the shared entries no later metric needs.
@@ -135,7 +161,7 @@ class SharedEmbeddings:
         else:
             fkey = ("features", metric.features_key, field)
             if fkey not in self.cache:
-                self.cache[fkey] = provider.features(tensors[field])
+                self._trunk_pass(provider, tensors, field)
             embedding = metric.embed_features(self.cache[fkey])
         if key is not None:
             self.cache[key, field] = embedding
@@ -344,7 +370,7 @@ class TaskRun:
         if not batch.positions:
             return
         tensors = {k: to_device(v, self.device, self.opts.resize) for k, v in batch.images.items()}
-        shared = SharedEmbeddings(self.providers)
+        shared = SharedEmbeddings(self.providers, self.opts.max_batch_pixels)
         release = shared.release_plan([self.metrics[name] for name in names])
         scored = []
         for name, done_with in zip(names, release):
