@@ -59,6 +59,14 @@ def gaussian_win_size(sigma: float, truncate: float = 3.5) -> int:
     return 2 * int(truncate * sigma + 0.5) + 1
 
 
+def ssim_win_size(window: str, win_size: int | None, sigma: float) -> int:
+    """The window side SSIM uses: ``win_size`` if given, else 11 for gaussian sigma 1.5, 7 for
+    uniform (scikit-image's defaults); also the smallest image side it accepts."""
+    if win_size is not None:
+        return win_size
+    return gaussian_win_size(sigma) if window == "gaussian" else 7
+
+
 @dataclass(frozen=True)
 class SSIMStats:
     """Per-image quantities of SSIM: the image, its local means and local means of its square.
@@ -88,8 +96,7 @@ def ssim_stats(
         >>> torch.equal(ssim_from_stats(ssim_stats(x), ssim_stats(y)), ssim(x, y))
         True
     """
-    if win_size is None:
-        win_size = gaussian_win_size(sigma) if window == "gaussian" else 7
+    win_size = ssim_win_size(window, win_size, sigma)
     if win_size % 2 == 0 or win_size < 3:
         raise ValueError(f"win_size: must be odd and >= 3, got {win_size}.")
     h, w = x.shape[-2:]
@@ -173,4 +180,11 @@ def ssim(
     )
 
 
-__all__ = ["SSIMStats", "gaussian_win_size", "ssim", "ssim_from_stats", "ssim_stats"]
+__all__ = [
+    "SSIMStats",
+    "gaussian_win_size",
+    "ssim",
+    "ssim_from_stats",
+    "ssim_stats",
+    "ssim_win_size",
+]

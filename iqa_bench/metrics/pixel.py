@@ -17,6 +17,7 @@ from ..functional import (
     ssim_from_stats,
     ssim_stats,
 )
+from ..functional.structural import ssim_win_size
 from .base import METRIC_TYPES, Metric, autocast_off
 
 Quantize = Literal["none", "reference-uint8"]
@@ -146,7 +147,7 @@ class SSIM(PixelMetric):
     @property
     def min_size(self) -> int:
         c = self.config
-        return c.win_size or (2 * int(3.5 * c.sigma + 0.5) + 1 if c.window == "gaussian" else 7)
+        return ssim_win_size(c.window, c.win_size, c.sigma)
 
     @property
     def embedding_key(self) -> tuple:
