@@ -117,7 +117,7 @@ def test_shared_embeddings_are_released_once_no_later_metric_needs_them(
 
     def recording(self, keys):
         original(self, keys)
-        held.append({k[0][0] for k in self.cache})  # kinds of embedding still held
+        held.append({k[1][0] for k in self.cache})  # kinds of embedding still held
 
     monkeypatch.setattr(SharedEmbeddings, "release", recording)
     metrics = ["l2", "l2-lab", "psnr", "ssim"]
@@ -142,12 +142,15 @@ def test_release_plan_frees_trunk_features_after_the_last_metric_on_that_trunk()
     assert plan[0] == [("embedding", ("e", 1))] and plan[1] == []
     assert sorted(plan[2]) == [("embedding", ("e", 2)), ("features", ("trunk", 1))]
     shared.cache = {
-        (("e", 1), "ref"): 1,
+        ("embedding", ("e", 1), "ref"): 1,
         ("features", ("trunk", 1), "ref"): 2,
-        (("e", 2), "ref"): 3,
+        ("embedding", ("e", 2), "ref"): 3,
     }
     shared.release(plan[0])
-    assert set(shared.cache) == {("features", ("trunk", 1), "ref"), (("e", 2), "ref")}
+    assert set(shared.cache) == {
+        ("features", ("trunk", 1), "ref"),
+        ("embedding", ("e", 2), "ref"),
+    }
     shared.release(plan[2])
     assert shared.cache == {}
 

@@ -143,18 +143,14 @@ class SharedEmbeddings:
 
     def release(self, keys: list[tuple]) -> None:
         """Drop the entries of ``keys`` (from :meth:`release_plan`) for every image field."""
-        for kind, key in keys:
-            if kind == "features":
-                stale = [k for k in self.cache if k[0] == "features" and k[1] == key]
-            else:
-                stale = [k for k in self.cache if k[0] == key]
-            for k in stale:
-                del self.cache[k]
+        # Entries are keyed (kind, key, field) with kind "embedding" or "features".
+        for stale in [k for k in self.cache if k[:2] in keys]:
+            del self.cache[stale]
 
     def embed(self, metric: Metric, tensors: dict[str, torch.Tensor], field: str):
         key = metric.embedding_key
-        if key is not None and (key, field) in self.cache:
-            return self.cache[key, field]
+        if key is not None and ("embedding", key, field) in self.cache:
+            return self.cache["embedding", key, field]
         provider = self.providers.get(metric.features_key)
         if provider is None:
             embedding = metric.embed(tensors[field])
@@ -164,7 +160,7 @@ class SharedEmbeddings:
                 self._trunk_pass(provider, tensors, field)
             embedding = metric.embed_features(self.cache[fkey])
         if key is not None:
-            self.cache[key, field] = embedding
+            self.cache["embedding", key, field] = embedding
         return embedding
 
 
@@ -216,13 +212,14 @@ class _MetricTimer:
         if device.type == "cuda":
             self.events = tuple(torch.cuda.Event(enable_timing=True) for _ in range(2))
             self.events[0].record()
-        self.t0 = time.perf_counter()
-        self.wall = 0.0
+        else:
+            self.wall = time.perf_counter()
 
     def stop(self) -> None:
         if self.events is not None:
             self.events[1].record()
-        self.wall = time.perf_counter() - self.t0
+        else:
+            self.wall = time.perf_counter() - self.wall
 
     def seconds(self) -> float:
         if self.events is None:
