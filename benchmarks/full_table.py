@@ -45,6 +45,11 @@ def main() -> None:
     parser.add_argument(
         "--compile", default=None, choices=["default", "max-autotune-no-cudagraphs"]
     )
+    parser.add_argument(
+        "--return-freed-memory",
+        action="store_true",
+        help="run with glibc's default malloc thresholds (as iqa-bench run --return-freed-memory)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,6 +73,7 @@ def main() -> None:
                 dtype=dtype,
                 progress=False,
                 compile=args.compile,
+                keep_freed_memory=not args.return_freed_memory,
                 **kw,
             )
 

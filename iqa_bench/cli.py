@@ -75,6 +75,7 @@ def _run(args: argparse.Namespace, download: bool):
         reuse=not args.recompute,
         compile=args.compile,
         max_batch_pixels=args.max_batch_pixels,
+        keep_freed_memory=not args.return_freed_memory,
     )
     return run_benchmark(
         args.dataset,
@@ -331,6 +332,12 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
         default=64 * 256 * 256,
         help="at most this many pixels (batch x height x width) per batch, so large images "
         "score in smaller batches (default: 64 images of 256x256)",
+    )
+    p.add_argument(
+        "--return-freed-memory",
+        action="store_true",
+        help="leave glibc's malloc thresholds alone (by default freed blocks up to 1 GiB stay in "
+        "the process, so large CPU tensors are not page-faulted in again each batch)",
     )
     p.add_argument(
         "--workers",

@@ -23,11 +23,16 @@ def normalize_features(feat: torch.Tensor, eps: float = EPS) -> torch.Tensor:
         tensor([0.6000, 0.8000])
     """
     feat = feat.float()
-    # clamp_min keeps the gradient finite where a position's features are all zero; the value
-    # there is 0 / (1e-15 + eps) = 0 exactly as in the reference. A plain sum of squares, as the
-    # reference computes it: torch.linalg.vector_norm is far slower on CPU when channels are not
-    # the innermost axis.
-    norm = (feat * feat).sum(dim=1, keepdim=True).clamp_min(1e-30).sqrt()
+    if feat.dim() == 4 and feat.stride(1) == 1 and feat.shape[1] > 1:
+        # Channels innermost (channels-last): one pass and no temporary the size of the map,
+        # which on CPU costs more than the arithmetic (a fresh allocation is page-faulted in).
+        # Its gradient is defined as 0 where a position's features are all zero.
+        norm = torch.linalg.vector_norm(feat, dim=1, keepdim=True)
+    else:
+        # torch.linalg.vector_norm is far slower on CPU when channels are not the innermost axis;
+        # clamp_min keeps the gradient finite where a position's features are all zero (the
+        # value there is 0 / (1e-15 + eps) = 0, as in the reference).
+        norm = (feat * feat).sum(dim=1, keepdim=True).clamp_min(1e-30).sqrt()
     return feat / (norm + eps)
 
 
@@ -40,12 +45,15 @@ def _layer_weights(lin: Sequence[torch.Tensor] | None, feats: Sequence[torch.Ten
 
 
 def _channel_mean_square(diff: torch.Tensor) -> torch.Tensor:
-    """(N, C) spatial mean of ``diff ** 2``.
+    """(N, C) spatial mean of ``diff ** 2``; overwrites ``diff`` unless it requires grad.
 
     A plain square-and-sum, not ``torch.linalg.vector_norm``: on CPU the latter reduces over
     non-innermost axes (H, W of a channels-last tensor) 10-70x slower than this.
     """
-    return (diff * diff).sum(dim=(2, 3)) / (diff.shape[2] * diff.shape[3])
+    # Squared in place when no gradient needs the difference: a second map-sized allocation
+    # costs more than the multiplication on CPU.
+    square = diff * diff if diff.requires_grad else diff.mul_(diff)
+    return square.sum(dim=(2, 3)) / (diff.shape[2] * diff.shape[3])
 
 
 def lpips_distance(

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..config import MetricCard
 from ..registry import Registry
+from .layout import adapt_conv_layouts
 
 INPUT_TOLERANCE = 1e-6
 
@@ -138,9 +139,11 @@ class Metric(nn.Module):
 
     def use_channels_last(self) -> None:
         """Run convolutional trunks in channels-last layout (faster on CPU and tensor cores; values
-        may differ from the default layout in the last float32 bits)."""
+        may differ from the default layout in the last float32 bits). On CPU, spatial convolutions
+        on small maps still run in NCHW, where they are faster (see :mod:`.layout`)."""
         self.channels_last = True
         self.to(memory_format=torch.channels_last)
+        adapt_conv_layouts(self)
 
     @property
     def features_key(self) -> tuple | None:
