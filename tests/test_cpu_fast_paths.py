@@ -169,3 +169,38 @@ def test_runner_keeps_freed_memory_on_glibc_and_records_it(tmp_path):
     opts = RunOptions(progress=False, batch_size=8, keep_freed_memory=False)
     result = run_benchmark("synthetic", ["l2"], tmp_path / "b", opts, log=lambda m: None)
     assert result.manifest["environment"]["cpu_allocator"] == "default (not requested)"
+
+
+def test_lpips_compare_features_consumes_fresh_features_in_place_with_equal_values():
+    metric = _alex(device="cpu")
+    metric.use_channels_last()
+    x, y = _pairs()
+    with torch.inference_mode():
+        fx, fy = metric.features(x), metric.features(y)
+        expected = metric.compare(metric.embed_features(fx), metric.embed_features(fy))
+        before = {t: f.clone() for t, f in fx.items()}
+        got = metric.compare_features(fx, fy)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-8)
+    assert not any(torch.equal(fx[t], before[t]) for t in fx)  # consumed: no copies were made
+
+
+def test_lpips_compare_features_copies_when_taps_share_storage_or_need_grad():
+    metric = _alex()
+    x, y = _pairs()
+    with torch.inference_mode():
+        fx, fy = metric.features(x), metric.features(y)
+        expected = metric.compare(metric.embed_features(fx), metric.embed_features(fy))
+        # Every tap a view into one storage: normalising one in place could corrupt another.
+        flat = torch.cat([f.flatten() for f in fx.values()])
+        views, start = {}, 0
+        for tap, f in fx.items():
+            views[tap] = flat[start : start + f.numel()].view(f.shape)
+            start += f.numel()
+        kept = flat.clone()
+        got = metric.compare_features(views, fy)
+    assert torch.equal(flat, kept)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-7)
+    # Autograd: out-of-place, and the gradient reaches the image.
+    xg = x.clone().requires_grad_(True)
+    metric.compare_features(metric.features(xg), metric.features(y)).sum().backward()
+    assert xg.grad is not None and xg.grad.abs().sum() > 0

@@ -15,8 +15,13 @@ import torch.nn.functional as F
 EPS = 1e-10
 
 
-def normalize_features(feat: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+def normalize_features(
+    feat: torch.Tensor, eps: float = EPS, *, inplace: bool = False
+) -> torch.Tensor:
     """Unit-normalise a (N, C, H, W) feature map along channels, in float32.
+
+    With ``inplace`` a float32 ``feat`` is overwritten (one map-sized allocation fewer; only for
+    features nothing else holds, outside autograd).
 
     Example:
         >>> normalize_features(torch.tensor([[[[3.0]], [[4.0]]]])).flatten()
@@ -33,7 +38,7 @@ def normalize_features(feat: torch.Tensor, eps: float = EPS) -> torch.Tensor:
         # clamp_min keeps the gradient finite where a position's features are all zero (the
         # value there is 0 / (1e-15 + eps) = 0, as in the reference).
         norm = (feat * feat).sum(dim=1, keepdim=True).clamp_min(1e-30).sqrt()
-    return feat / (norm + eps)
+    return feat.div_(norm + eps) if inplace else feat / (norm + eps)
 
 
 def _layer_weights(lin: Sequence[torch.Tensor] | None, feats: Sequence[torch.Tensor]) -> list:
@@ -60,12 +65,16 @@ def lpips_distance(
     feats0: Sequence[torch.Tensor],
     feats1: Sequence[torch.Tensor],
     lin: Sequence[torch.Tensor] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> torch.Tensor:
     """LPIPS distance per image from already-normalised features.
 
     Args:
         feats0, feats1: Per layer, (N, C_l, H_l, W_l) unit-normalised features (float32).
         lin: Per layer, (C_l,) non-negative channel weights; None for the unweighted baseline.
+        overwrite: Compute the differences in ``feats0``'s tensors (for features the caller
+            discards, outside autograd: one map-sized allocation fewer per layer).
 
     Returns:
         (N,) distances.
@@ -77,7 +86,7 @@ def lpips_distance(
     """
     total = None
     for f0, f1, w in zip(feats0, feats1, _layer_weights(lin, feats0)):
-        per_channel = _channel_mean_square(f0 - f1)
+        per_channel = _channel_mean_square(f0.sub_(f1) if overwrite else f0 - f1)
         layer = per_channel.sum(dim=1) if w is None else per_channel @ w.to(per_channel)
         total = layer if total is None else total + layer
     return total

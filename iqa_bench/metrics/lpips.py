@@ -161,6 +161,23 @@ class LPIPS(TrunkMetric):
         with autocast_off(ex[0].device.type):
             return lpips_distance(ex, ey, self._lin())
 
+    def compare_features(
+        self, fx: dict[str, torch.Tensor], fy: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """As ``compare`` of both embeddings, normalising and differencing the features in place
+        where that is safe: outside autograd, and each tap its own tensor (an on-CPU VGG16 pair
+        batch otherwise allocates, and page-faults in, hundreds of MB per call)."""
+        feats = [fx[t] for t in self.trunk.taps], [fy[t] for t in self.trunk.taps]
+        grad = torch.is_grad_enabled() and any(f.requires_grad for side in feats for f in side)
+        distinct = all(
+            len({f.untyped_storage().data_ptr() for f in side}) == len(side) for side in feats
+        )
+        if grad or not distinct:
+            return super().compare_features(fx, fy)
+        with autocast_off(feats[0][0].device.type):
+            ex, ey = ([normalize_features(f, inplace=True) for f in side] for side in feats)
+            return lpips_distance(ex, ey, self._lin(), overwrite=True)
+
     def distance_map(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-pixel distance map of shape (N, 1, H, W) (the reference's ``spatial=True``)."""
         if self.check_inputs:

@@ -197,8 +197,17 @@ class TrunkMetric(Metric):
     def taps(self) -> tuple[str, ...]:
         return self.trunk.taps
 
-    def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return dict(zip(self.trunk.taps, self.trunk(normalise_input(self, x))))
+    def features(self, x: torch.Tensor, *more: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Raw tapped outputs for ``x`` (and ``more`` batches of the same image size, concatenated
+        along the batch in one trunk pass)."""
+        return dict(zip(self.trunk.taps, self.trunk(normalise_input(self, x, *more))))
+
+    def compare_features(
+        self, fx: dict[str, torch.Tensor], fy: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """Scores from two batches' raw features that nothing else holds (``forward``'s own trunk
+        pass); metrics may consume them in place. Default: ``compare`` of both embeddings."""
+        return self.compare(self.embed_features(fx), self.embed_features(fy))
 
     def embed(self, x: torch.Tensor):
         return self.embed_features(self.features(x))
@@ -215,7 +224,7 @@ class TrunkMetric(Metric):
         if x.shape != y.shape or 2 * x.shape[0] * x.shape[-2] * x.shape[-1] > JOINT_PASS_MAX_PIXELS:
             return self.compare(self.embed(x), self.embed(y))
         n = x.shape[0]
-        features = dict(zip(self.trunk.taps, self.trunk(normalise_input(self, x, y))))
-        ex = self.embed_features({tap: f[:n] for tap, f in features.items()})
-        ey = self.embed_features({tap: f[n:] for tap, f in features.items()})
-        return self.compare(ex, ey)
+        features = self.features(x, y)
+        return self.compare_features(
+            {tap: f[:n] for tap, f in features.items()}, {tap: f[n:] for tap, f in features.items()}
+        )
