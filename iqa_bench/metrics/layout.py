@@ -1,11 +1,12 @@
 """Per-convolution memory layout for channels-last trunks on CPU.
 
 oneDNN runs most convolutions faster on channels-last (NHWC) tensors, and max-pooling about ten
-times faster, but spatial convolutions on small feature maps (8x8 and below: AlexNet's conv3-5 at
-64x64 input, VGG16's conv4-5) run 1.1-1.5x faster on contiguous (NCHW) tensors. A channels-last
+times faster, but spatial convolutions on tiny feature maps (4x4 and below: AlexNet's conv3-5 and
+SqueezeNet's last expand3x3 layers at 64x64 input, VGG16's conv5 block) run 1.2-1.4x faster on
+contiguous (NCHW) tensors; at 7x7 and 8x8 the two layouts are within a few percent. A channels-last
 trunk therefore runs those convolutions alone in NCHW, with a contiguous copy of their frozen
-weights, and hands their outputs back in channels-last so pooling and the next layers keep the fast
-layout. Measured by ``benchmarks/conv_layout.py``; the rule depends on shapes only, so a given
+weights (extra memory: the spatial convolution weights once more, 59 MB for VGG16), and hands
+their outputs back in channels-last so pooling and the next layers keep the fast layout. Measured by ``benchmarks/conv_layout.py``; the rule depends on shapes only, so a given
 input always takes the same path (values may differ from an all-NCHW pass in the last float32 bits,
 as channels-last already does).
 

@@ -28,7 +28,8 @@ _state: dict | None = None
 
 
 def keep_freed_memory(keep_bytes: int = KEEP_BYTES) -> dict:
-    """Set glibc's mmap and trim thresholds to ``keep_bytes`` for this process (once).
+    """Set glibc's mmap and trim thresholds to ``keep_bytes`` for this process (the first call
+    decides; later calls return its outcome).
 
     Returns:
         What was done, for the run manifest: ``{"applied": True, "allocator": "glibc", ...}``, or
