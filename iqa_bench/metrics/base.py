@@ -106,6 +106,7 @@ class Metric(nn.Module):
         self.weight_hashes: dict[str, str] = {}
         self.check_inputs = True
         self.channels_last = False
+        self.compiled = False  # set by compile_for_inference
 
     @property
     def name(self) -> str:
@@ -194,9 +195,9 @@ class Metric(nn.Module):
         if not self.compilable:
             return False
         # Instance attributes shadow the methods, so forward() and the runner use the compiled code.
-        for method in ("embed", "compare", "features", "embed_features", "compare_features"):
-            if hasattr(self, method):
-                setattr(self, method, torch.compile(getattr(self, method), mode=mode))
+        for method in ("embed", "compare", "features", "embed_features"):
+            setattr(self, method, torch.compile(getattr(self, method), mode=mode))
+        self.compiled = True
         return True
 
     def compare(self, ex: Any, ey: Any) -> torch.Tensor:

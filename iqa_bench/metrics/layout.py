@@ -6,9 +6,10 @@ SqueezeNet's last expand3x3 layers at 64x64 input, VGG16's conv5 block) run 1.2-
 contiguous (NCHW) tensors; at 7x7 and 8x8 the two layouts are within a few percent. A channels-last
 trunk therefore runs those convolutions alone in NCHW, with a contiguous copy of their frozen
 weights (extra memory: the spatial convolution weights once more, 59 MB for VGG16), and hands
-their outputs back in channels-last so pooling and the next layers keep the fast layout. Measured by ``benchmarks/conv_layout.py``; the rule depends on shapes only, so a given
-input always takes the same path (values may differ from an all-NCHW pass in the last float32 bits,
-as channels-last already does).
+their outputs back in channels-last so pooling and the next layers keep the fast layout.
+Measured by ``benchmarks/conv_layout.py``. The rule depends on shapes only, so a given input always
+takes the same path (values may differ from an all-NCHW pass in the last float32 bits, as
+channels-last already does).
 
 Example:
     >>> trunk = torchvision.models.alexnet().features.eval().requires_grad_(False)

@@ -165,14 +165,15 @@ class LPIPS(TrunkMetric):
         self, fx: dict[str, torch.Tensor], fy: dict[str, torch.Tensor]
     ) -> torch.Tensor:
         """As ``compare`` of both embeddings, normalising and differencing the features in place
-        where that is safe: outside autograd, and each tap its own tensor (an on-CPU VGG16 pair
-        batch otherwise allocates, and page-faults in, hundreds of MB per call)."""
+        where that is safe and pays: outside autograd, each tap its own tensor, and eager (an
+        on-CPU VGG16 pair batch otherwise allocates, and page-faults in, hundreds of MB per call;
+        compiled code fuses these steps itself, and mutating its inputs would add copies)."""
         feats = [fx[t] for t in self.trunk.taps], [fy[t] for t in self.trunk.taps]
         grad = torch.is_grad_enabled() and any(f.requires_grad for side in feats for f in side)
         distinct = all(
             len({f.untyped_storage().data_ptr() for f in side}) == len(side) for side in feats
         )
-        if grad or not distinct:
+        if grad or not distinct or self.compiled:
             return super().compare_features(fx, fy)
         with autocast_off(feats[0][0].device.type):
             ex, ey = ([normalize_features(f, inplace=True) for f in side] for side in feats)
