@@ -219,10 +219,10 @@ class TrunkMetric(Metric):
         ``JOINT_PASS_MAX_PIXELS`` pixels: convolutions on a batch twice as large use the CPU cores
         and GPUs better than two passes (the runner does the same for 2AFC and JND batches).
         """
+        if x.shape != y.shape or 2 * x.shape[0] * x.shape[-2] * x.shape[-1] > JOINT_PASS_MAX_PIXELS:
+            return super().forward(x, y)  # one trunk pass per batch
         if self.check_inputs:
             check_pair(x, y, self.min_size, repr(self.name))
-        if x.shape != y.shape or 2 * x.shape[0] * x.shape[-2] * x.shape[-1] > JOINT_PASS_MAX_PIXELS:
-            return self.compare(self.embed(x), self.embed(y))
         n = x.shape[0]
         features = self.features(x, y)
         return self.compare_features(
