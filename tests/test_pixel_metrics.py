@@ -9,7 +9,14 @@ from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import iqa_bench
-from iqa_bench.functional import l2_lab, quantize_uint8_reference, rgb_to_lab
+from iqa_bench.functional import (
+    l2_lab,
+    lab_of_reference_uint8,
+    quantize_uint8_reference,
+    rgb_to_lab,
+    ssim_from_stats,
+    ssim_stats,
+)
 
 
 def _natural_pairs(n: int = 4, size: tuple[int, int] = (64, 48), seed: int = 0):
@@ -88,6 +95,73 @@ def test_rgb_to_lab_matches_skimage():
     lab = rgb_to_lab(x.double())
     for k in range(2):
         np.testing.assert_allclose(lab[k].permute(1, 2, 0).numpy(), rgb2lab(_np(x, k)), atol=1e-8)
+
+
+def _plain_rgb_to_lab(x: torch.Tensor) -> torch.Tensor:
+    """skimage's rgb2lab steps, one out-of-place torch operation each (rgb_to_lab's definition)."""
+    linear = torch.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92)
+    m = torch.tensor(
+        [
+            [0.412453, 0.357580, 0.180423],
+            [0.212671, 0.715160, 0.072169],
+            [0.019334, 0.119193, 0.950227],
+        ],
+        dtype=x.dtype,
+    )
+    xyz = torch.einsum("ij,njhw->nihw", m, linear)
+    xyz = xyz / torch.tensor([0.95047, 1.0, 1.08883], dtype=x.dtype).view(1, 3, 1, 1)
+    f = torch.where(xyz > 0.008856, xyz.clamp_min(0) ** (1.0 / 3.0), 7.787 * xyz + 16.0 / 116.0)
+    fx, fy, fz = f[:, 0], f[:, 1], f[:, 2]
+    return torch.stack((116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)), dim=1)
+
+
+def _every_level_and_dark_pixels() -> torch.Tensor:
+    """Every uint8 level in every channel, random colours, and near-black pixels (the linear
+    branches of both the sRGB curve and Lab's f)."""
+    levels = torch.arange(256, dtype=torch.float32) / 255
+    grid = torch.stack([levels.roll(17 * c) for c in range(3)]).view(1, 3, 16, 16)
+    rand = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    rand[:, :, :4] *= 0.02
+    return torch.cat([grid, rand])
+
+
+def test_lab_of_reference_uint8_equals_plain_conversion_bit_for_bit():
+    """The 256-entry linearisation table and the in-place steps change no bit of l2-lab."""
+    nchw = _every_level_and_dark_pixels()
+    # Decoded batches are often channels-last views; the colour product's rounding follows layout.
+    for x in (nchw, nchw.contiguous(memory_format=torch.channels_last)):
+        plain = _plain_rgb_to_lab(quantize_uint8_reference(x).double())
+        assert torch.equal(lab_of_reference_uint8(x), plain)
+        assert torch.equal(rgb_to_lab(quantize_uint8_reference(x).double()), plain)
+        assert torch.equal(rgb_to_lab(x.double()), _plain_rgb_to_lab(x.double()))
+        assert torch.equal(lab_of_reference_uint8(x.double()), plain)  # float64 in, same levels
+        single = lab_of_reference_uint8(x, torch.float32)
+        assert torch.equal(single, _plain_rgb_to_lab(quantize_uint8_reference(x)))
+
+
+def test_rgb_to_lab_keeps_the_gradient_and_its_values():
+    x = _every_level_and_dark_pixels()[:2, :, :3, :3].double().requires_grad_()
+    lab = rgb_to_lab(x)
+    assert torch.equal(lab.detach(), _plain_rgb_to_lab(x.detach()))
+    assert torch.autograd.gradcheck(rgb_to_lab, (x,))
+
+
+def test_ssim_from_stats_equals_the_textbook_formula_bit_for_bit():
+    x, y = _natural_pairs(n=3)
+    x, y = x.double(), y.double()
+    x[0] = 0  # a black image: zero means and variances
+    for window, sample_covariance in (("gaussian", False), ("uniform", True)):
+        sx, sy = ssim_stats(x, window=window), ssim_stats(y, window=window)
+        n = sx.win_size**2
+        cov = n / (n - 1) if sample_covariance else 1.0
+        ux, uy = sx.mean, sy.mean
+        vx = cov * (sx.mean_of_square - ux * ux)
+        vy = cov * (sy.mean_of_square - uy * uy)
+        vxy = cov * (sx.blur(x * y) - ux * uy)
+        c1, c2 = 0.01**2, 0.03**2
+        s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+        got = ssim_from_stats(sx, sy, sample_covariance=sample_covariance)
+        assert torch.equal(got, s.flatten(1).mean(dim=1)), window
 
 
 def test_l2_lab_matches_reference_package_on_its_examples():

@@ -77,7 +77,7 @@ def test_pixel_metrics_convert_each_image_once_and_equal_direct_calls(
     """A 2AFC reference's Lab image and SSIM statistics serve both of its comparisons."""
     import iqa_bench.metrics.pixel as pixel
 
-    calls = {"rgb_to_lab": 0, "ssim_stats": 0}
+    calls = {"lab_of_reference_uint8": 0, "ssim_stats": 0}
 
     def counted(name, fn):
         def wrapper(x, *args, **kwargs):
@@ -95,7 +95,8 @@ def test_pixel_metrics_convert_each_image_once_and_equal_direct_calls(
 
     ds = open_dataset(str(bapps_root))
     images = 3 * len(ds.samples("2afc")) + 2 * len(ds.samples("jnd"))
-    assert calls == {"rgb_to_lab": images, "ssim_stats": 2 * images}  # ssim and ssim-paper
+    # l2-lab converts each image once; ssim and ssim-paper filter each image once apiece.
+    assert calls == {"lab_of_reference_uint8": images, "ssim_stats": 2 * images}
     monkeypatch.undo()
     for name in PIXEL_METRICS:
         metric = iqa_bench.create_metric(name)

@@ -1,6 +1,6 @@
 """Pure metric math on tensors (no registry, no weights loading): the functional half of each metric."""
 
-from .color import quantize_uint8_reference, rgb_to_lab
+from .color import lab_of_reference_uint8, quantize_uint8_reference, rgb_to_lab
 from .lpips import lpips_distance, lpips_distance_map, normalize_features
 from .pixel import l2_lab, l2_lab_from_lab, mse, psnr
 from .structural import SSIMStats, ssim, ssim_from_stats, ssim_stats
@@ -9,6 +9,7 @@ __all__ = [
     "SSIMStats",
     "l2_lab",
     "l2_lab_from_lab",
+    "lab_of_reference_uint8",
     "lpips_distance",
     "lpips_distance_map",
     "mse",

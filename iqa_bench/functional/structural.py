@@ -130,14 +130,18 @@ def ssim_from_stats(
             f"({tuple(sx.image.shape)} vs {tuple(sy.image.shape)}); compute both with the same "
             "settings on equally sized batches."
         )
-    n = sx.win_size**2
-    cov_norm = n / (n - 1) if sample_covariance else 1.0
     ux, uy = sx.mean, sy.mean
-    vx = cov_norm * (sx.mean_of_square - ux * ux)
-    vy = cov_norm * (sy.mean_of_square - uy * uy)
-    vxy = cov_norm * (sx.blur(sx.image * sy.image) - ux * uy)
+    # Each term is a pass over float64 maps: the squares are computed once (x**2 is x*x in torch,
+    # and 2*x*y == 2*(x*y) exactly) and the covariance factor is applied only where it is not 1.
+    uxx, uyy, uxy = ux * ux, uy * uy, ux * uy
+    vx = sx.mean_of_square - uxx
+    vy = sy.mean_of_square - uyy
+    vxy = sx.blur(sx.image * sy.image) - uxy
+    if sample_covariance:
+        n = sx.win_size**2
+        vx, vy, vxy = (n / (n - 1) * v for v in (vx, vy, vxy))
     c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux**2 + uy**2 + c1) * (vx + vy + c2))
+    s = ((2 * uxy + c1) * (2 * vxy + c2)) / ((uxx + uyy + c1) * (vx + vy + c2))
     return s.flatten(1).mean(dim=1)
 
 

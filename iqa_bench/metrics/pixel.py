@@ -10,6 +10,7 @@ import torch
 from ..functional import (
     SSIMStats,
     l2_lab_from_lab,
+    lab_of_reference_uint8,
     mse,
     psnr,
     quantize_uint8_reference,
@@ -23,12 +24,15 @@ from .base import METRIC_TYPES, Metric, autocast_off
 Quantize = Literal["none", "reference-uint8"]
 
 
-def _prepare(x: torch.Tensor, quantize: str) -> torch.Tensor:
+def _compute_dtype(device: torch.device) -> torch.dtype:
     # float64 keeps agreement with scikit-image at 1e-5 and costs little for pixel metrics.
-    dtype = torch.float64 if x.device.type in ("cpu", "cuda") else torch.float32
+    return torch.float64 if device.type in ("cpu", "cuda") else torch.float32
+
+
+def _prepare(x: torch.Tensor, quantize: str) -> torch.Tensor:
     if quantize == "reference-uint8":
         x = quantize_uint8_reference(x)
-    return x.to(dtype)
+    return x.to(_compute_dtype(x.device))
 
 
 class PixelMetric(Metric):
@@ -76,11 +80,12 @@ class L2(PixelMetric):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The prepared image, in Lab for ``colorspace: lab`` (converted once per image)."""
-        x = super().embed(x)
         if self.config.colorspace != "lab":
-            return x
+            return super().embed(x)
         with autocast_off(x.device.type):
-            return rgb_to_lab(x)
+            if self.config.quantize == "reference-uint8":
+                return lab_of_reference_uint8(x, _compute_dtype(x.device))
+            return rgb_to_lab(super().embed(x))
 
     def compare(self, ex: torch.Tensor, ey: torch.Tensor) -> torch.Tensor:
         with autocast_off(ex.device.type):
