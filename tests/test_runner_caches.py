@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -37,6 +39,29 @@ def test_second_run_reads_decoded_images_from_the_cache_without_decoding(
         a = np.load(store.final_path(first.run_dir, "l2", task))[field]
         b = np.load(store.final_path(second.run_dir, "l2", task))[field]
         assert np.array_equal(a, b)
+
+
+def test_manifest_counts_the_cpu_time_of_decoding_threads(bapps_root, tmp_path, monkeypatch):
+    """Decoding runs in worker threads while the metrics run, so waiting time understates its
+    cost; the manifest also records the threads' CPU time, which a cached run no longer spends."""
+    real_read = batches_module.read_image_uint8
+    spin_s = 0.01
+
+    def costly_read(path):
+        start = time.thread_time()
+        while time.thread_time() - start < spin_s:  # CPU work, like decoding a large PNG
+            pass
+        return real_read(path)
+
+    monkeypatch.setattr(batches_module, "read_image_uint8", costly_read)
+    cold = run_benchmark(str(bapps_root), ["l2"], tmp_path / "a", _opts(), log=lambda m: None)
+    images = 3 * 10 + 2 * 5
+    timings = cold.manifest["timings"]
+    assert timings["decode_cpu_s"] >= images * spin_s
+    assert timings["cpu_s"] >= timings["decode_cpu_s"]
+    warm = run_benchmark(str(bapps_root), ["l2"], tmp_path / "b", _opts(), log=lambda m: None)
+    assert warm.manifest["timings"]["decode_cache_chunks_reused"] == 3
+    assert warm.manifest["timings"]["decode_cpu_s"] < images * spin_s / 4
 
 
 def test_a_changed_image_file_is_decoded_again(bapps_root, tmp_path):

@@ -186,7 +186,7 @@ def run_benchmark(
     allocator = keep_freed_memory() if opts.keep_freed_memory else {"reason": "not requested"}
     ctx = dist_context()
     log = log or (lambda msg: print(f"iqa-bench: {msg}", file=sys.stderr) if ctx.is_main else None)
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     ds = (
         dataset
         if isinstance(dataset, Dataset)
@@ -243,7 +243,7 @@ def run_benchmark(
     for name in compiled:
         manifest["metrics"][name]["compiled"] = opts.compile
     manifest["metrics"].update({n: skipped_record(n, r) for n, r in skipped.items()})
-    decode_s, cache_hits = 0.0, 0
+    decode_s, decode_cpu_s, cache_hits = 0.0, 0.0, 0
     for task in ds.tasks():
         task_run = TaskRun(ds, task, built, run_dir, opts, device, ctx, dataset_fp)
         subsets: dict[str, int] = {}
@@ -255,6 +255,7 @@ def run_benchmark(
         with cuda_float32_precision(opts.dtype):
             task_run.run(log)
         decode_s += task_run.decode_s
+        decode_cpu_s += task_run.decode_cpu_s
         cache_hits += task_run.decode_cache_hits
         for name, seconds in task_run.timings.items():
             manifest["metrics"][name]["timings"][task] = round(seconds, 4)
@@ -269,7 +270,9 @@ def run_benchmark(
         ]
     manifest["timings"] = {
         "total_s": round(time.perf_counter() - t_start, 3),
+        "cpu_s": round(time.process_time() - cpu_start, 3),
         "decode_s": round(decode_s, 3),
+        "decode_cpu_s": round(decode_cpu_s, 3),
         "decode_cache_chunks_reused": cache_hits,
     }
     if manifest["failed_samples"]:

@@ -267,7 +267,8 @@ class TaskRun:
         }
         self.timings = {name: 0.0 for name in metrics}
         self.providers = feature_providers(metrics.values())
-        self.decode_s = 0.0
+        self.decode_s = 0.0  # waiting for decoded batches
+        self.decode_cpu_s = 0.0  # CPU time of decoding threads and of the decoded cache
         self.decode_cache_hits = 0
         self.failed: dict[int, tuple[str, str]] = {}
 
@@ -341,7 +342,9 @@ class TaskRun:
         fields = image_fields(self.task)
         cache = DecodeCache(cache_dir() / "decoded") if self.opts.decode_cache else None
         key = cache.key(self.task, self.samples, positions, fields) if cache else ""
+        cpu_start = time.thread_time()
         hit = cache.load(key) if cache else None
+        self.decode_cpu_s += time.thread_time() - cpu_start
         if hit is not None:
             self.decode_cache_hits += 1
             yield from batches_from_arrays(*hit, self.opts.batch_size)
@@ -358,9 +361,11 @@ class TaskRun:
             kept.append(batch)
             yield batch
         if cache is not None:
+            cpu_start = time.thread_time()
             merged = merge_batches(kept)
             if merged is not None:
                 cache.save(key, *merged)
+            self.decode_cpu_s += time.thread_time() - cpu_start
 
     def _score_batch(self, batch: DecodedBatch, names, local: dict) -> None:
         """Score one decoded batch with every metric in ``names`` into ``local``."""
@@ -397,6 +402,7 @@ class TaskRun:
         t0 = time.perf_counter()
         for decoded in self._batches(positions):
             self.decode_s += time.perf_counter() - t0
+            self.decode_cpu_s += decoded.decode_cpu_s
             for batch in split_by_pixels(decoded, self.opts.max_batch_pixels, self.opts.resize):
                 failed += batch.failed
                 self._score_batch(batch, names, local)
