@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -168,10 +169,16 @@ def test_out_of_memory_halves_the_batch_until_it_fits(bapps_root, tmp_path, monk
 
     real = pixel.L2.compare
     sizes: list[int] = []
+    failed_attempts: list[weakref.ref] = []
+    still_held: list[int] = []
 
     def small_memory(self, ex, ey):
+        # A retry must not run while the failed attempt's memory is still referenced.
+        still_held.append(sum(ref() is not None for ref in failed_attempts))
         sizes.append(ex.shape[0])
         if ex.shape[0] > 1:
+            activations = torch.empty(ex.shape[0], 1024)
+            failed_attempts.append(weakref.ref(activations))
             raise torch.OutOfMemoryError("simulated: batch too large")
         return real(self, ex, ey)
 
@@ -183,6 +190,7 @@ def test_out_of_memory_halves_the_batch_until_it_fits(bapps_root, tmp_path, monk
         str(bapps_root), ["l2"], tmp_path / "oom", _opts(decode_cache=False), log=lambda m: None
     )
     assert 4 in sizes and 2 in sizes and 1 in sizes
+    assert failed_attempts and still_held and max(still_held) == 0
     for task, field in (("2afc", "d0"), ("2afc", "d1"), ("jnd", "d")):
         a = np.load(store.final_path(reference.run_dir, "l2", task))[field]
         b = np.load(store.final_path(result.run_dir, "l2", task))[field]

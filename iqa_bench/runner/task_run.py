@@ -178,25 +178,25 @@ def _score_with_backoff(metric, tensors, task, autocast, shared) -> list[torch.T
 
     Scores stay on the device (float64), so a GPU is not synchronised once per metric.
     """
+    n = next(iter(tensors.values())).shape[0]
     try:
         out = _score(metric, tensors, task, autocast, shared)
         return [o.detach().double() for o in out]
     except torch.OutOfMemoryError:
-        n = next(iter(tensors.values())).shape[0]
         if n == 1:
             raise
-        shared.clear()  # shared embeddings of the whole batch would not fit beside the halves
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        half = n // 2
-        parts = [
-            {k: v[:half] for k, v in tensors.items()},
-            {k: v[half:] for k, v in tensors.items()},
-        ]
-        first, second = (
-            _score_with_backoff(metric, p, task, autocast, shared.fresh()) for p in parts
-        )
-        return [torch.cat([a, b]) for a, b in zip(first, second)]
+    # Retried only after the except block: until it ends, the exception's traceback keeps the
+    # failed attempt's frames, and with them its activations, allocated on the device.
+    shared.clear()  # shared embeddings of the whole batch would not fit beside the halves
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    half = n // 2
+    parts = [
+        {k: v[:half] for k, v in tensors.items()},
+        {k: v[half:] for k, v in tensors.items()},
+    ]
+    first, second = (_score_with_backoff(metric, p, task, autocast, shared.fresh()) for p in parts)
+    return [torch.cat([a, b]) for a, b in zip(first, second)]
 
 
 class _MetricTimer:
@@ -210,14 +210,17 @@ class _MetricTimer:
     def __init__(self, device: torch.device) -> None:
         self.events = None
         if device.type == "cuda":
+            # On the metric's device: a bare record() uses the current device's stream, which
+            # is another GPU's under --device cuda:1.
+            self.stream = torch.cuda.current_stream(device)
             self.events = tuple(torch.cuda.Event(enable_timing=True) for _ in range(2))
-            self.events[0].record()
+            self.events[0].record(self.stream)
         else:
             self.wall = time.perf_counter()
 
     def stop(self) -> None:
         if self.events is not None:
-            self.events[1].record()
+            self.events[1].record(self.stream)
         else:
             self.wall = time.perf_counter() - self.wall
 
