@@ -40,6 +40,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     from .images import read_image_uint8
     from .metrics import create_metric
+    from .runner.task_run import cuda_float32_precision
 
     metric = create_metric(args.metric, device=args.device)
     tensors = []
@@ -48,7 +49,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         tensors.append(
             torch.from_numpy(array).permute(2, 0, 1)[None].float().div(255).to(metric.device)
         )
-    with torch.inference_mode():
+    with torch.inference_mode(), cuda_float32_precision("fp32"):  # as `run --dtype fp32`
         value = float(metric(*tensors)[0])
     print(f"{value:.6f}")
     return 0

@@ -29,6 +29,32 @@ def test_score_prints_the_distance_of_two_files(tmp_path, capsys):
     assert value == pytest.approx(want, abs=1e-6)
 
 
+def test_score_runs_float32_without_tf32_like_run(tmp_path, capsys, monkeypatch):
+    import torch
+
+    import iqa_bench.metrics as metrics
+
+    real = metrics.create_metric
+    seen: list[bool] = []
+
+    def spying_metric(*args, **kwargs):
+        metric = real(*args, **kwargs)
+        forward = metric.forward
+
+        def spy(x, y):
+            seen.append(torch.backends.cudnn.allow_tf32)
+            return forward(x, y)
+
+        metric.forward = spy
+        return metric
+
+    monkeypatch.setattr(metrics, "create_metric", spying_metric)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    assert main(["score", "--metric", "l2", str(tmp_path / "a.png"), str(tmp_path / "a.png")]) == 0
+    assert seen == [False] and torch.backends.cudnn.allow_tf32
+
+
 def test_score_with_unknown_metric_exits_with_a_clear_error(tmp_path, capsys):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
     assert (

@@ -325,7 +325,7 @@ def test_float32_convolutions_are_ieee_unless_tf32_is_asked_for(
 
 
 @pytest.mark.gpu
-def test_cuda_fp32_run_matches_the_cpu_run_and_tf32_stays_close(bapps_root, tmp_path):
+def test_cuda_fp32_run_matches_the_cpu_run_and_tf32_stays_close(bapps_root, tmp_path, alex_weights):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     runs = {

@@ -66,3 +66,37 @@ def test_two_gloo_processes_equal_a_single_process(tmp_path, alex_weights):
                 np.testing.assert_allclose(a[f], b[f], rtol=1e-6, atol=1e-6)
     manifest = (tmp_path / "dist" / "manifest.json").read_text()
     assert '"world_size": 2' in manifest
+
+
+@pytest.mark.parametrize(
+    ("device", "cuda_present", "backend", "current_gpu"),
+    [
+        (None, True, "nccl", 1),  # one GPU per process: LOCAL_RANK
+        ("cuda", True, "nccl", 1),
+        ("cuda:0", True, "nccl", 0),  # the device the user named
+        ("cpu", True, "gloo", None),  # CPU sharding on a CUDA machine
+        (None, False, "gloo", None),
+    ],
+)
+def test_torchrun_process_joins_with_the_backend_and_gpu_of_its_device(
+    monkeypatch, device, cuda_present, backend, current_gpu
+):
+    """NCCL's collectives run on the process's current GPU: without set_device every rank would
+    use GPU 0 and gathering the results would fail."""
+    import torch
+    import torch.distributed as dist
+
+    from iqa_bench.runner.distributed import dist_context
+
+    calls: dict = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_present)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda index: calls.setdefault("gpu", index))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.setdefault("be", backend))
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    ctx = dist_context(device)
+    assert (ctx.rank, ctx.world_size, ctx.local_rank) == (1, 2, 1)
+    assert calls.get("be") == backend and calls.get("gpu") == current_gpu

@@ -217,6 +217,27 @@ def test_training_without_cache_applies_reference_dropout(tmp_path):
     assert all(bool((w >= 0).all()) for w in result.lin_weights)
 
 
+def test_training_features_use_ieee_float32_not_tf32(tmp_path, monkeypatch):
+    """On CUDA PyTorch would run the trunk's float32 convolutions in TF32; train-lin, like
+    `run --dtype fp32`, switches that off while it runs and restores it after."""
+    import iqa_bench.training.loop as loop
+
+    root = _tiny(tmp_path)
+    real = loop.triplet_features
+    seen: list[tuple[bool, bool]] = []
+
+    def spy(*args, **kwargs):
+        seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "triplet_features", spy)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    config = _tiny_config(root, n_epochs=1, n_epochs_decay=0)
+    train_lin(config, tmp_path / "ieee.pth", progress=False)
+    assert seen and all(flags == (False, False) for flags in seen)
+    assert torch.backends.cudnn.allow_tf32
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

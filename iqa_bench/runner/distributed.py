@@ -34,16 +34,25 @@ class DistContext:
         return out
 
 
-def dist_context() -> DistContext:
-    """Join the process group when launched by torchrun (gloo on CPU, nccl on CUDA)."""
+def dist_context(device: str | None = None) -> DistContext:
+    """Join the process group when launched by torchrun.
+
+    Args:
+        device: The run's ``--device``. NCCL (and GPU ``LOCAL_RANK``, or the one ``device``
+            names, as the process's current device: NCCL's collectives run there) when it is
+            CUDA, or None with CUDA present; gloo otherwise, also on a CUDA machine.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistContext()
     import torch.distributed as dist
 
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend=backend)
-    return DistContext(
-        dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
-    )
+        requested = torch.device(device) if device else None
+        cuda = torch.cuda.is_available() and (requested is None or requested.type == "cuda")
+        if cuda:
+            pinned = requested is not None and requested.index is not None
+            torch.cuda.set_device(requested.index if pinned else local_rank)
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank)

@@ -7,8 +7,12 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
+
+if TYPE_CHECKING:
+    import torch
 
 _REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -40,7 +44,8 @@ def package_info() -> dict:
     return {"name": "iqa-bench", "version": __version__, "git_commit": commit, "git_dirty": dirty}
 
 
-def environment_info() -> dict:
+def environment_info(device: torch.device | None = None) -> dict:
+    """Versions and hardware; ``gpu`` names ``device`` when it is a CUDA device (else GPU 0)."""
     import numpy
     import torch
 
@@ -53,7 +58,8 @@ def environment_info() -> dict:
     }
     if torch.cuda.is_available():
         info["cuda"] = torch.version.cuda
-        info["gpu"] = torch.cuda.get_device_name(0)
+        cuda = device is not None and device.type == "cuda"
+        info["gpu"] = torch.cuda.get_device_name(device if cuda else 0)
     return info
 
 

@@ -184,7 +184,7 @@ def run_benchmark(
     if opts.compile is not None and opts.compile not in COMPILE_MODES:
         raise ValueError(f"compile: {opts.compile!r} is not one of {', '.join(COMPILE_MODES)}.")
     allocator = keep_freed_memory() if opts.keep_freed_memory else {"reason": "not requested"}
-    ctx = dist_context()
+    ctx = dist_context(opts.device)
     log = log or (lambda msg: print(f"iqa-bench: {msg}", file=sys.stderr) if ctx.is_main else None)
     t_start, cpu_start = time.perf_counter(), time.process_time()
     ds = (
@@ -224,7 +224,7 @@ def run_benchmark(
         "run_id": previous.get("run_id") or new_run_id(ds.name),
         "created": now_iso(),
         "package": package_info(),
-        "environment": environment_info() | {"cpu_allocator": allocator_note(allocator)},
+        "environment": environment_info(device) | {"cpu_allocator": allocator_note(allocator)},
         "dataset": dataset_info,
         "device": str(device),
         "dtype": opts.dtype,

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from ..datasets import open_dataset
 from ..runner.batches import decoded_batches, to_device
 from ..runner.provenance import environment_info, now_iso, package_info
+from ..runner.task_run import cuda_float32_precision
 from ..weights import cache_dir, sha256_file
 from .config import TrainLinConfig
 from .features import TripletFeatures, batch_means, feature_metric, triplet_features
@@ -84,6 +85,9 @@ def _fingerprint(config: TrainLinConfig, trunk_hash: str | None, ids: list[str])
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
 
 
+# IEEE float32 trunk features on CUDA, as `iqa-bench run --dtype fp32` scores them (PyTorch's
+# default would run the convolutions in TF32).
+@cuda_float32_precision("fp32")
 def train_lin(
     config: TrainLinConfig,
     out: str | Path,
@@ -212,7 +216,7 @@ def train_lin(
         "created": now_iso(),
         "name": outputs.name,
         "package": package_info(),
-        "environment": environment_info(),
+        "environment": environment_info(device),
         "device": str(device),
         "weights_file": outputs.weights.name,
         "weights_sha256": sha256_file(outputs.weights),
