@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of the performance issue, as one prepared run on a lent GPU machine (about 8 min).
+# The GPU checks of the performance issue, as a prepared run on a lent GPU machine.
 #
 # That machine has PyTorch, torchvision, scikit-image, pandas, seaborn, ... but no `lpips` and no
 # network, and ../shared is not sent along. Prepare here, once per session, in the repo root:
@@ -8,10 +8,19 @@
 #   .venv/bin/python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux2014_x86_64 -d .whl lpips==0.1.4
 #
-# then run it with the device tool: command `bash benchmarks/device_check.sh`, carry
-# [".whl", ".devweights"], timeout_s 600. Logs land in $OUT (or ./device-out): env.txt,
-# pytest_gpu.log, throughput.log, throughput_compile.log, full_table.log. Copy the figures, with
-# the device named, into README "Performance".
+# Device time is 15 minutes per session, machine start included, so the checks come in parts,
+# most important first, each under its own timeout; every part's log is written as it runs, so
+# a part cut short still returns what it printed. Two calls of the device tool, the second
+# straight after the first (the machine stays warm only about 30 s), each with carry
+# [".whl", ".devweights"]:
+#
+#   PARTS=table,throughput bash benchmarks/device_check.sh    timeout_s 360 (parts: 240 + 90 s)
+#   PARTS=tests,compile bash benchmarks/device_check.sh       timeout_s 330 (parts: 150 + 150 s)
+#
+# With the machine's start (1-2 min) that is at most about 13 minutes. PARTS defaults to all
+# four in that order. Logs land in $OUT (or ./device-out): env.txt, full_table.log,
+# throughput.log, pytest_gpu.log, throughput_compile.log. Copy the figures, with the device named,
+# into README "Performance".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/device-out}"
@@ -29,8 +38,9 @@ fi
 #   SCALE=0.01 B64=8 B256=2 ROUNDS=1 CHECK_TRUNKS=alex TABLE_METRICS=l2,lpips-alex bash ...
 SCALE="${SCALE:-1.0}" B64="${B64:-256}" B256="${B256:-32}" ROUNDS="${ROUNDS:-5}"
 CHECK_TRUNKS="${CHECK_TRUNKS:-alex,squeeze,vgg16}" TABLE_METRICS="${TABLE_METRICS:-all}"
-# H100 SXM dense TF32 tensor-core peak: PyTorch runs float32 convolutions in TF32 by default, and
-# throughput.py calls the metrics directly (the runner's --dtype fp32 would switch TF32 off).
+PARTS=",${PARTS:-table,throughput,tests,compile},"
+# H100/H200 SXM dense TF32 tensor-core peak: PyTorch runs float32 convolutions in TF32 by
+# default, and throughput.py calls the metrics directly (the runner's --dtype fp32 would not).
 PEAK="${PEAK_TFLOPS:-495}"
 
 {
@@ -38,23 +48,36 @@ PEAK="${PEAK_TFLOPS:-495}"
     python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', \
 torchvision.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0))"
     nproc
-} >"$OUT/env.txt" 2>&1
+    echo "parts: $PARTS"
+} >>"$OUT/env.txt" 2>&1
 
-timeout 90 python3 -m pytest -q -p no:cacheprovider -m gpu \
-    tests/test_compile.py tests/test_metric_numerics.py tests/test_runner.py \
-    >"$OUT/pytest_gpu.log" 2>&1
-echo "pytest -m gpu: exit $?" >>"$OUT/env.txt"
+part() { [[ "$PARTS" == *",$1,"* ]]; }
 
-timeout 100 python3 benchmarks/throughput.py --rounds "$ROUNDS" --batch-64 "$B64" \
-    --batch-256 "$B256" --trunks "$CHECK_TRUNKS" --peak-tflops "$PEAK" >"$OUT/throughput.log" 2>&1
-echo "throughput: exit $?" >>"$OUT/env.txt"
+if part table; then
+    timeout 240 python3 benchmarks/full_table.py --scale "$SCALE" --batch-size 256 \
+        --also-dtypes bf16 --metrics "$TABLE_METRICS" >"$OUT/full_table.log" 2>&1
+    echo "full_table: exit $?" >>"$OUT/env.txt"
+fi
 
-timeout 80 python3 benchmarks/throughput.py --rounds "$ROUNDS" --batch-64 "$B64" \
-    --batch-256 "$B256" --trunks alex --compile default --peak-tflops "$PEAK" >"$OUT/throughput_compile.log" 2>&1
-echo "throughput --compile: exit $?" >>"$OUT/env.txt"
+if part throughput; then
+    timeout 90 python3 benchmarks/throughput.py --rounds "$ROUNDS" --batch-64 "$B64" \
+        --batch-256 "$B256" --trunks "$CHECK_TRUNKS" --peak-tflops "$PEAK" \
+        >"$OUT/throughput.log" 2>&1
+    echo "throughput: exit $?" >>"$OUT/env.txt"
+fi
 
-timeout 280 python3 benchmarks/full_table.py --scale "$SCALE" --batch-size 256 --also-dtypes bf16 \
-    --metrics "$TABLE_METRICS" \
-    >"$OUT/full_table.log" 2>&1
-echo "full_table: exit $?" >>"$OUT/env.txt"
+if part tests; then
+    timeout 150 python3 -m pytest -q -rs -p no:cacheprovider -m gpu \
+        tests/test_compile.py tests/test_metric_numerics.py tests/test_runner.py \
+        >"$OUT/pytest_gpu.log" 2>&1
+    echo "pytest -m gpu: exit $?" >>"$OUT/env.txt"
+fi
+
+if part compile; then
+    # 64x64 only: every new input shape compiles again, and the 64x64 rows carry the targets.
+    timeout 150 python3 benchmarks/throughput.py --rounds "$ROUNDS" --batch-64 "$B64" \
+        --sizes 64 --trunks alex --compile default --peak-tflops "$PEAK" \
+        >"$OUT/throughput_compile.log" 2>&1
+    echo "throughput --compile: exit $?" >>"$OUT/env.txt"
+fi
 cat "$OUT/env.txt"

@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--batch-64", type=int, default=50, help="batch size at 64x64")
     parser.add_argument("--batch-256", type=int, default=8, help="batch size at 256x256")
     parser.add_argument("--trunks", default="alex,squeeze,vgg16")
+    parser.add_argument("--sizes", default="64,256", help="image sides to time (64 and/or 256)")
     parser.add_argument(
         "--peak-tflops",
         type=float,
@@ -167,7 +168,10 @@ def main() -> None:
             ours.compile_for_inference(args.compile)
         ref = _reference(net, ours, device)
         tm = _torchmetrics(net, ours, device)
+        sizes = {int(side) for side in args.sizes.split(",")}
         for size, batch in ((64, args.batch_64), (256, args.batch_256)):
+            if size not in sizes:
+                continue
             g = torch.Generator().manual_seed(0)
             x, p0, p1 = (torch.rand(batch, 3, size, size, generator=g).to(device) for _ in range(3))
             work = _workloads(ref, ours, tm, x, p0, p1, batch)
