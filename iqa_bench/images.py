@@ -16,13 +16,32 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 
-def read_image_uint8(path: str | os.PathLike[str]) -> np.ndarray:
+def resize_like_reference_loader(image: Image.Image, load_size: int) -> Image.Image:
+    """What torchvision's ``transforms.Resize(load_size)`` does to a PIL image, as the LPIPS
+    reference data loader applies it: the shorter side to ``load_size``, the longer side
+    ``int(load_size * long / short)``, PIL bilinear (which averages over the whole footprint
+    when shrinking) on the 8-bit image. An image already that size is returned as it is.
+
+    Example:
+        >>> resize_like_reference_loader(Image.new("RGB", (256, 256)), 64).size
+        (64, 64)
+    """
+    w, h = image.size
+    short, long = sorted((w, h))
+    scaled = (load_size, int(load_size * long / short))
+    size = scaled if w <= h else scaled[::-1]
+    return image if size == (w, h) else image.resize(size, Image.BILINEAR)
+
+
+def read_image_uint8(path: str | os.PathLike[str], load_size: int | None = None) -> np.ndarray:
     """Decode an image file into an ``HxWx3`` ``uint8`` RGB array.
 
     Grey, palette and RGBA images are converted with PIL's ``convert("RGB")`` (alpha is dropped).
 
     Args:
         path: Image file (PNG, JPEG, anything PIL reads).
+        load_size: Resize as a dataset's reference loader does (see
+            :func:`resize_like_reference_loader`); None keeps the native size.
 
     Returns:
         A C-contiguous array of shape ``(H, W, 3)`` and dtype ``uint8``.
@@ -41,6 +60,8 @@ def read_image_uint8(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         with Image.open(path) as image:
             rgb = image.convert("RGB")
+        if load_size is not None:
+            rgb = resize_like_reference_loader(rgb, load_size)
     except PermissionError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:

@@ -314,3 +314,38 @@ def test_fixture_images_decode_to_rgb_uint8_and_bad_files_are_named(small_bapps:
         read_image_uint8(small_bapps / "absent.png")
     with pytest.raises(ValueError, match=r"array dtype is float64, expected uint8"):
         write_png(small_bapps / "f.png", np.zeros((4, 4, 3)))
+
+
+def test_named_bapps_loads_at_the_reference_size_and_a_folder_at_its_own(tmp_path: Path) -> None:
+    import dataclasses
+
+    root = make_bapps_layout(tmp_path / "bapps", {"cnn": 2}, {"cnn": 1}, size=256, seed=7)
+    named = open_dataset("bapps", data_root=tmp_path)
+    assert named.load_size == 64 and named.version == 2
+    assert open_dataset(str(root)).load_size is None  # anyone's study in this layout
+    card = load_dataset_card("bapps")
+    native = dataclasses.replace(card, params={"load_size": None})
+    assert BAPPSDataset(root, card=native).load_size is None
+    with pytest.raises(ValueError, match="unknown params key 'load_sise'.*takes load_size"):
+        BAPPSDataset(root, card=dataclasses.replace(card, params={"load_sise": 64}))
+
+
+@pytest.mark.parametrize("size", [(256, 256), (252, 252), (64, 64), (100, 300), (300, 100)])
+def test_load_size_resizes_exactly_as_torchvision_resize_on_a_pil_image(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """The LPIPS reference loader applies transforms.Resize(64) to each PIL image."""
+    from PIL import Image
+    from torchvision import transforms
+
+    rng = np.random.default_rng(size[0] + size[1])
+    small = rng.integers(0, 256, (size[0] // 4 + 1, size[1] // 4 + 1, 3), dtype=np.uint8)
+    # As the archives store the patches: upscaled by nearest neighbour, then cropped to size.
+    pixels = small.repeat(4, axis=0).repeat(4, axis=1)[: size[0], : size[1]]
+    write_png(tmp_path / "patch.png", pixels)
+    with Image.open(tmp_path / "patch.png") as image:
+        want = np.asarray(transforms.Resize(64)(image.convert("RGB")))
+    got = read_image_uint8(tmp_path / "patch.png", load_size=64)
+    assert got.shape == want.shape and min(got.shape[:2]) == 64
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(read_image_uint8(tmp_path / "patch.png"), pixels)

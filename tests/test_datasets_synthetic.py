@@ -75,6 +75,7 @@ def test_first_use_generates_default_sizes_quickly_in_bapps_layout(
     assert len(ds.samples("2afc")) == 6 * 64 and len(ds.samples("jnd")) == 2 * 100
     assert (ds.root / "2afc/val/blur/judge/000063.npy").is_file()
     assert read_image_uint8(ds.samples("2afc")[0].ref).shape == (64, 64, 3)
+    assert ds.load_size is None  # generated at its size; bapps' load size is not inherited
     train = open_dataset("synthetic", data_root=ds.root.parent, split="train")
     assert train.subsets("2afc") == ("blur", "noise", "jpeg") and len(train.samples("2afc")) == 96
     leftovers = [p.name for p in ds.root.parent.iterdir() if p.name.startswith(".")]

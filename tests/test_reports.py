@@ -362,3 +362,20 @@ def test_metric_that_lost_a_whole_subset_gets_no_avg(tmp_path: Path) -> None:
         ]["score"]
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("load_size", "resize", "text"),
+    [
+        (None, None, "native resolution (no resizing)"),
+        (64, None, "loaded at 64 px (shorter side; PIL bilinear, as the reference loader)"),
+        (None, 224, "resized to 224x224 (bilinear, antialiased) before scoring"),
+        (64, 224, "loaded at 64 px (shorter side; PIL bilinear, as the reference loader), then "
+         "resized to 224x224 (bilinear, antialiased) before scoring"),
+    ],
+)  # fmt: skip
+def test_image_size_line_states_the_load_size_and_the_resize(load_size, resize, text) -> None:
+    from iqa_bench.reports.documents import resize_text
+
+    manifest = {"dataset": {"name": "bapps", "load_size": load_size}, "resize": resize}
+    assert resize_text(manifest) == text

@@ -28,7 +28,7 @@ def test_second_run_reads_decoded_images_from_the_cache_without_decoding(
     first = run_benchmark(str(bapps_root), ["l2"], tmp_path / "a", _opts(), log=lambda m: None)
     assert first.manifest["timings"]["decode_cache_chunks_reused"] == 0
 
-    def no_decoding(path):
+    def no_decoding(path, *args):
         raise AssertionError(f"decoded {path} although it is cached")
 
     monkeypatch.setattr(batches_module, "read_image_uint8", no_decoding)
@@ -48,11 +48,11 @@ def test_manifest_counts_the_cpu_time_of_decoding_threads(bapps_root, tmp_path, 
     real_read = batches_module.read_image_uint8
     spin_s = 0.01
 
-    def costly_read(path):
+    def costly_read(path, *args):
         start = time.thread_time()
         while time.thread_time() - start < spin_s:  # CPU work, like decoding a large PNG
             pass
-        return real_read(path)
+        return real_read(path, *args)
 
     monkeypatch.setattr(batches_module, "read_image_uint8", costly_read)
     cold = run_benchmark(str(bapps_root), ["l2"], tmp_path / "a", _opts(), log=lambda m: None)
@@ -297,3 +297,36 @@ def test_a_perceptual_loss_on_an_lpips_tap_reuses_the_lpips_trunk_pass(
         np.testing.assert_allclose(a, b, rtol=1e-5)
     assert direct.features_key == iqa_bench.create_metric("lpips-alex").features_key
     assert direct.features_key != iqa_bench.create_metric("lpips-alex-v0.0").features_key
+
+
+def test_named_bapps_is_scored_on_images_resized_like_the_reference_loader(tmp_path):
+    """Scores equal l2 of torchvision's Resize(64) output, also after a native-size run of the
+    same files filled the decoded-image cache (whose keys therefore include the load size)."""
+    from PIL import Image
+    from torchvision import transforms
+
+    from iqa_bench.datasets import open_dataset
+
+    root = make_bapps_layout(tmp_path / "data" / "bapps", {"cnn": 3}, {"cnn": 2}, size=256, seed=8)
+    native = run_benchmark(str(root), ["l2"], tmp_path / "native", _opts(), log=lambda m: None)
+    named = run_benchmark(
+        "bapps",
+        ["l2"],
+        tmp_path / "named",
+        _opts(),
+        data_root=tmp_path / "data",
+        log=lambda m: None,
+    )
+    assert named.manifest["dataset"]["load_size"] == 64
+    assert native.manifest["dataset"]["load_size"] is None
+
+    def reference_image(path):
+        with Image.open(path) as image:
+            return np.asarray(transforms.Resize(64)(image.convert("RGB")), dtype=np.float64) / 255
+
+    samples = open_dataset("bapps", data_root=tmp_path / "data").samples("2afc")
+    want = [np.mean((reference_image(s.ref) - reference_image(s.p0)) ** 2) for s in samples]
+    got = np.load(store.final_path(named.run_dir, "l2", "2afc"))["d0"]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    at_native = np.load(store.final_path(native.run_dir, "l2", "2afc"))["d0"]
+    assert not np.allclose(at_native, want, rtol=1e-3)

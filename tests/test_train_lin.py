@@ -217,6 +217,32 @@ def test_training_without_cache_applies_reference_dropout(tmp_path):
     assert all(bool((w >= 0).all()) for w in result.lin_weights)
 
 
+@pytest.mark.parametrize("features", ["memory", "none"])
+def test_training_on_named_bapps_decodes_at_the_reference_load_size(
+    tmp_path, monkeypatch, features
+):
+    """Cached features and per-epoch trunk passes both see the images the scorer sees."""
+    import iqa_bench.training.features as features_module
+    import iqa_bench.training.loop as loop
+
+    make_bapps_layout(tmp_path / "data" / "bapps", {"cnn": 8}, None, "train", size=256)
+    shapes: set[tuple[int, ...]] = set()
+    for module in (features_module, loop):
+        real = module.decoded_batches
+
+        def spy(*args, _real=real, **kwargs):
+            for batch in _real(*args, **kwargs):
+                shapes.update(a.shape[1:] for a in batch.images.values())
+                yield batch
+
+        monkeypatch.setattr(module, "decoded_batches", spy)
+    config = _tiny_config(
+        "bapps", data_root=str(tmp_path / "data"), features=features, n_epochs=1, n_epochs_decay=0
+    )
+    train_lin(config, tmp_path / "named.pth", progress=False)
+    assert shapes == {(64, 64, 3)}
+
+
 def test_training_features_use_ieee_float32_not_tf32(tmp_path, monkeypatch):
     """On CUDA PyTorch would run the trunk's float32 convolutions in TF32; train-lin, like
     `run --dtype fp32`, switches that off while it runs and restores it after."""

@@ -31,6 +31,7 @@ from .base import (
     JNDSample,
     Sample,
     TwoAFCSample,
+    card_params,
     read_marker,
     subset_order,
 )
@@ -41,6 +42,10 @@ PAPER_ORDER: dict[str, tuple[str, ...]] = {
     "train": ("traditional", "cnn", "mix"),
     "jnd": ("traditional", "cnn"),
 }
+#: The LPIPS reference loader's ``load_size``: every image goes through
+#: ``transforms.Resize(64)`` (PIL bilinear) before scoring. The E-LPIPS authors report that the
+#: archives store the 64x64 patches upscaled to 256x256 (nearest neighbour; a few 252x252).
+REFERENCE_LOAD_SIZE = 64
 TWOAFC_ROLES = (("ref", ".png"), ("p0", ".png"), ("p1", ".png"), ("judge", ".npy"))
 JND_ROLES = (("p0", ".png"), ("p1", ".png"), ("same", ".npy"))
 
@@ -140,7 +145,10 @@ class BAPPSDataset(Dataset):
 
     Args:
         root: The folder holding ``2afc/`` and/or ``jnd/``.
-        card: The dataset card, or ``None`` when opened by path.
+        card: The dataset card, or ``None`` when opened by path. For a ``bapps`` card,
+            ``params.load_size`` (default 64, :data:`REFERENCE_LOAD_SIZE`) sets
+            :attr:`load_size`: images are resized as the reference loader does before scoring
+            (None keeps the native size, as for a folder opened by path).
         split: The 2AFC split (``val`` or ``train``).
         skip_bad: Record incomplete triplets and invalid judgments in ``bad_samples`` instead of
             raising ``ValueError``.
@@ -158,6 +166,21 @@ class BAPPSDataset(Dataset):
     """
 
     adapter = "bapps"
+
+    def __init__(
+        self,
+        root: Path,
+        card: DatasetCard | None = None,
+        split: str = "val",
+        skip_bad: bool = False,
+    ) -> None:
+        if card is not None and card.adapter == BAPPSDataset.adapter:
+            # The named dataset is scored as the reference loads it; a folder opened by path
+            # (anyone's study in this layout) keeps its native size, and so do subclasses'
+            # cards (synthetic: its params describe the generator).
+            params = card_params(card, {"load_size": REFERENCE_LOAD_SIZE}, BAPPSDataset.adapter)
+            self.load_size = None if params["load_size"] is None else int(params["load_size"])
+        super().__init__(root, card=card, split=split, skip_bad=skip_bad)
 
     def _load(self) -> dict[str, list[Sample]]:
         if not self.split or "/" in self.split or self.split.startswith("."):

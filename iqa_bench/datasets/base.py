@@ -209,10 +209,14 @@ class Dataset(ABC):
         mos_higher_is_better: For MOS datasets, True when a higher score means better quality
             (MOS) and False when it means worse quality (DMOS); ``None`` for other datasets.
         mos_range: For MOS datasets, the nominal ``(low, high)`` of the score scale, else ``None``.
+        load_size: The side the dataset's reference loader resizes each decoded image to before
+            any metric sees it (``iqa_bench.images.resize_like_reference_loader``), or ``None``
+            for the native size.
     """
 
     #: Registry name of the adapter (``bapps``, ``synthetic``, ``folder``).
     adapter: ClassVar[str] = ""
+    load_size: int | None = None
     mos_higher_is_better: bool | None = None
     mos_range: tuple[float, float] | None = None
 

@@ -37,11 +37,15 @@ FIGURE_ALT = {
 
 
 def resize_text(manifest: Mapping) -> str:
-    """How images were sized for scoring, from the manifest's ``resize`` (None = native)."""
+    """How images were sized for scoring, from the manifest's dataset ``load_size`` and
+    ``resize`` (None = native)."""
+    load = (manifest.get("dataset") or {}).get("load_size")
     size = manifest.get("resize")
+    loaded = f"loaded at {load} px (shorter side; PIL bilinear, as the reference loader)"
     if size is None:
-        return "native resolution (no resizing)"
-    return f"resized to {size}x{size} (bilinear, antialiased) before scoring"
+        return loaded if load else "native resolution (no resizing)"
+    resized = f"resized to {size}x{size} (bilinear, antialiased) before scoring"
+    return f"{loaded}, then {resized}" if load else resized
 
 
 def provenance(summary: RunSummary) -> list[tuple[str, str]]:

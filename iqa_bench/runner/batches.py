@@ -37,9 +37,9 @@ class DecodedBatch:
     decode_cpu_s: float = 0.0
 
 
-def _decode_sample(sample, fields: Sequence[str], skip_bad: bool):
+def _decode_sample(sample, fields: Sequence[str], skip_bad: bool, load_size: int | None = None):
     try:
-        return [read_image_uint8(getattr(sample, f)) for f in fields], None
+        return [read_image_uint8(getattr(sample, f), load_size) for f in fields], None
     except (ValueError, FileNotFoundError) as exc:
         if not skip_bad:
             raise ValueError(
@@ -55,10 +55,13 @@ def decoded_batches(
     batch_size: int,
     skip_bad: bool = False,
     workers: int = 2,
+    load_size: int | None = None,
 ) -> Iterator[DecodedBatch]:
     """Decode ``samples[positions]`` in a thread pool (PIL releases the GIL) and group by size.
 
     Decoding runs ahead of the consumer by a few batches so the device is not left waiting.
+    ``load_size`` resizes each image as the dataset's reference loader does
+    (``Dataset.load_size``).
     """
     fields = image_fields(task)
     chunks = [positions[i : i + batch_size] for i in range(0, len(positions), batch_size)]
@@ -67,7 +70,7 @@ def decoded_batches(
         # Thread CPU time, not wall time: the threads decode while the metrics run, so the time
         # the consumer waits for a batch says little about what decoding costs on a busy CPU.
         start = time.thread_time()
-        decoded = [(p, *_decode_sample(samples[p], fields, skip_bad)) for p in chunk]
+        decoded = [(p, *_decode_sample(samples[p], fields, skip_bad, load_size)) for p in chunk]
         return decoded, time.thread_time() - start
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

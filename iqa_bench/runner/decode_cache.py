@@ -33,10 +33,17 @@ class DecodeCache:
         self.root = Path(root)
 
     def key(
-        self, task: str, samples: Sequence, positions: Sequence[int], fields: Sequence[str]
+        self,
+        task: str,
+        samples: Sequence,
+        positions: Sequence[int],
+        fields: Sequence[str],
+        load_size: int | None = None,
     ) -> str:
-        """Identity of a chunk: task, positions, image paths, file sizes and mtimes."""
+        """Identity of a chunk: task, load size, positions, image paths, file sizes and mtimes."""
         digest = hashlib.sha256(task.encode())
+        if load_size is not None:  # None keeps the keys of entries cached before load sizes
+            digest.update(f"\0load_size={load_size}\n".encode())
         for p in positions:
             for field in fields:
                 path = str(getattr(samples[p], field))

@@ -213,11 +213,14 @@ def run_benchmark(
         "synthetic": bool(ds.synthetic),
         "root": str(ds.root),
         "split": ds.split,
+        "load_size": ds.load_size,
         "mos_higher_is_better": getattr(ds, "mos_higher_is_better", None),
         "description": ds.card.description if ds.card else "",
         "source": ds.card.source if ds.card else "",
     }
     dataset_fp = {k: dataset_info[k] for k in ("name", "card_version", "synthetic", "split")}
+    if ds.load_size is not None:  # absent when None, so earlier results keep their fingerprints
+        dataset_fp["load_size"] = ds.load_size
     previous = store.read_manifest(run_dir) or {}
     manifest = {
         "schema": 1,

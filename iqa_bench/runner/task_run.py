@@ -247,6 +247,7 @@ class TaskRun:
         self.task, self.metrics, self.run_dir, self.opts = task, metrics, run_dir, opts
         self.device, self.ctx = device, ctx
         self.samples = ds.samples(task)
+        self.load_size = ds.load_size
         self.ids = [s.sample_id for s in self.samples]
         self.fields = store.SCORE_FIELDS[task]
         dtype = DTYPES[opts.dtype]
@@ -344,7 +345,7 @@ class TaskRun:
         """Decoded batches of ``positions``: from the decoded-image cache, or decoded and cached."""
         fields = image_fields(self.task)
         cache = DecodeCache(cache_dir() / "decoded") if self.opts.decode_cache else None
-        key = cache.key(self.task, self.samples, positions, fields) if cache else ""
+        key = cache.key(self.task, self.samples, positions, fields, self.load_size) if cache else ""
         cpu_start = time.thread_time()
         hit = cache.load(key) if cache else None
         self.decode_cpu_s += time.thread_time() - cpu_start
@@ -360,6 +361,7 @@ class TaskRun:
             self.opts.batch_size,
             self.opts.skip_bad,
             self.opts.workers or default_workers(),
+            self.load_size,
         ):
             kept.append(batch)
             yield batch

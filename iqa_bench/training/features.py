@@ -127,7 +127,7 @@ def _dataset_identity(ds, samples: Sequence) -> dict:
         for path in (s.ref, s.p0, s.p1):
             st = Path(path).stat()
             digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return {
+    identity = {
         "name": ds.name,
         "card_version": ds.version,
         "root": str(ds.root),
@@ -135,6 +135,9 @@ def _dataset_identity(ds, samples: Sequence) -> dict:
         "n": len(samples),
         "files": digest.hexdigest(),
     }
+    if ds.load_size is not None:  # absent when None, so earlier caches keep their keys
+        identity["load_size"] = ds.load_size
+    return identity
 
 
 def features_key(metric: LPIPS, ds, samples: Sequence, resize: int | None) -> str | None:
@@ -162,15 +165,18 @@ def compute_means(
     resize: int | None = None,
     progress: bool = True,
     desc: str = "features",
+    load_size: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(N, sum C) float32 ``x0`` and ``x1`` of every sample, in order."""
+    """(N, sum C) float32 ``x0`` and ``x1`` of every sample, in order (``load_size`` as
+    ``Dataset.load_size``)."""
     n = len(samples)
     channels = metric.trunk.channels()
     x0 = np.empty((n, sum(channels)), dtype=np.float32)
     x1 = np.empty_like(x0)
     device = metric.device
     bar = tqdm(total=n, desc=desc, unit="triplet", disable=not progress, file=sys.stderr)
-    for batch in decoded_batches(samples, list(range(n)), "2afc", batch_size, False, workers):
+    positions = list(range(n))
+    for batch in decoded_batches(samples, positions, "2afc", batch_size, False, workers, load_size):
         if not batch.positions:
             continue
         tensors = {k: to_device(v, device, resize) for k, v in batch.images.items()}
@@ -234,7 +240,9 @@ def triplet_features(
     if key is None and mode == "disk":
         log("features: random trunk (pretrained: false), kept in memory only")
     desc = f"features {ds.name}/{ds.split}"
-    x0, x1 = compute_means(metric, samples, batch_size, workers, resize, progress, desc)
+    x0, x1 = compute_means(
+        metric, samples, batch_size, workers, resize, progress, desc, ds.load_size
+    )
     if folder is not None:
         _write_cache(folder, x0, x1, ids, channels, metric)
         log(f"features of {ds.name}/{ds.split}: cached in {folder}")

@@ -186,7 +186,7 @@ def train_lin(
     h_all = np.array([s.h for s in samples], dtype=np.float32) if feats is None else None
 
     def make_batches(order: np.ndarray, epoch: int):
-        return _batches(config, order, data_t, samples, h_all, metric, device, epoch)
+        return _batches(config, order, data_t, samples, h_all, metric, device, epoch, ds.load_size)
 
     t_train = time.perf_counter()
     threads = torch.get_num_threads()
@@ -275,9 +275,10 @@ def _dataset_info(ds, ids: list[str]) -> dict:
 
 
 def _batches(
-    config: TrainLinConfig, order, data_t, samples, h_all, metric, device, epoch
+    config: TrainLinConfig, order, data_t, samples, h_all, metric, device, epoch, load_size
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """(x0, x1, h) batches of one epoch: slices of cached features, or fresh trunk passes."""
+    """(x0, x1, h) batches of one epoch: slices of cached features, or fresh trunk passes of
+    images decoded at the dataset's ``load_size``."""
     size = config.batch_size
     if data_t is not None:
         x0, x1, h = data_t
@@ -287,7 +288,10 @@ def _batches(
         return
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed * 1_000_003 + epoch)  # dropout masks
-        for batch in decoded_batches(samples, list(order), "2afc", size, False, config.workers):
+        batches = decoded_batches(
+            samples, list(order), "2afc", size, False, config.workers, load_size
+        )
+        for batch in batches:
             if not batch.positions:
                 continue
             tensors = {k: to_device(v, device, config.resize) for k, v in batch.images.items()}
