@@ -106,7 +106,8 @@ def test_missing_judgment_file_is_reported_like_a_missing_image(small_bapps: Pat
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        (np.array([0.5, 0.5]), r"judgment must be .* shape \(1,\).*shape \(2,\)"),
+        (np.array([0.5, 0.5]), r"judgment must be .* one number .*shape \(2,\)"),
+        (np.zeros((1, 0)), r"judgment must be .* one number .*shape \(1, 0\)"),
         (np.array([np.nan]), r"judgment nan is not a fraction"),
         (np.array([1.2]), r"judgment 1.2 is not a fraction"),
         (np.array([-0.1]), r"judgment -0.1 is not a fraction"),
@@ -121,6 +122,20 @@ def test_invalid_judgment_file_raises_naming_the_file(
         open_dataset(small_bapps)
     with pytest.raises(ValueError, match=problem):
         read_judgment(bad)
+
+
+@pytest.mark.parametrize("value", [np.array(0.4), np.array([[0.4]]), np.array([0.4], np.float32)])
+def test_any_one_number_judgment_file_is_read_as_the_reference_loader_reads_it(
+    small_bapps: Path, value: np.ndarray
+) -> None:
+    """The reference reshapes each judgment to (1, 1, 1), so a scalar or (1, 1) file is valid."""
+    np.save(small_bapps / "2afc/val/deblur/judge/000002.npy", value)
+    sample = next(
+        s
+        for s in open_dataset(small_bapps).samples("2afc")
+        if s.sample_id.endswith("deblur/000002")
+    )
+    assert sample.h == pytest.approx(0.4)
 
 
 # Arrays numpy writes with the one-dimensional C-order header the fast path reads directly.
@@ -188,7 +203,7 @@ def test_corrupt_judgment_file_raises_naming_the_file(small_bapps: Path) -> None
 def test_skip_bad_records_excludes_and_counts_bad_samples(small_bapps: Path) -> None:
     np.save(small_bapps / "2afc/val/deblur/judge/000002.npy", np.array([np.nan]))
     (small_bapps / "2afc/val/cnn/ref/000000.png").unlink()
-    np.save(small_bapps / "jnd/val/cnn/same/000001.npy", np.array([[1.0]]))
+    np.save(small_bapps / "jnd/val/cnn/same/000001.npy", np.array([1.0, 0.0]))
     ds = open_dataset(small_bapps, skip_bad=True)
     bad = {b.sample_id: b for b in ds.bad_samples}
     assert set(bad) == {"val/deblur/000002", "val/cnn/000000"} | {"val/cnn/000001"}

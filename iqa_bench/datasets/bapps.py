@@ -5,7 +5,8 @@ Layout (file stems are zero-padded, e.g. ``000000``)::
     <root>/2afc/<split>/<subset>/{ref,p0,p1}/NNNNNN.png  judge/NNNNNN.npy  (fraction preferring p1)
     <root>/jnd/val/<subset>/{p0,p1}/NNNNNN.png           same/NNNNNN.npy   (fraction saying "same")
 
-Judgment files must hold a float array of shape (1,) in [0, 1]. Images are not decoded here.
+Judgment files hold one number in [0, 1] (numpy writes them with shape (1,); any one-element
+array is read, as the reference loaders reshape it). Images are not decoded here.
 
 Example:
     >>> ds = BAPPSDataset(Path("~/.cache/iqa-bench/data/bapps").expanduser())
@@ -88,19 +89,20 @@ def _judgment_or_reason(path: Path) -> tuple[float, str]:
         array = read_small_npy(path)
     except (OSError, ValueError, EOFError) as exc:
         return math.nan, f"unreadable judgment file ({exc})"
-    if array.shape != (1,) or array.dtype.kind not in "fiu":
+    # The reference loaders reshape whatever they load to (1, 1, 1): any one-number array will do.
+    if array.size != 1 or array.dtype.kind not in "fiu":
         return math.nan, (
-            f"judgment must be a numeric array of shape (1,), got dtype {array.dtype} and shape "
-            f"{array.shape}"
+            f"judgment must be a numeric array holding one number (shape (1,)), got dtype "
+            f"{array.dtype} and shape {array.shape}"
         )
-    value = float(array[0])
+    value = float(array.reshape(-1)[0])
     if math.isnan(value) or not 0.0 <= value <= 1.0:
         return math.nan, f"judgment {value} is not a fraction in [0, 1]"
     return value, ""
 
 
 def read_judgment(path: Path) -> float:
-    """Read a BAPPS judgment ``.npy`` (float array of shape (1,) in [0, 1]) as a float.
+    """Read a BAPPS judgment ``.npy`` (one number in [0, 1], normally shape (1,)) as a float.
 
     Raises:
         ValueError: Naming the file, if it is unreadable, has another shape, is NaN or out of range.
