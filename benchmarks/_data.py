@@ -30,11 +30,15 @@ def _link_subset(pool: Path, dest: Path, folders: tuple[str, ...], count: int) -
             os.link(pool / folder / names[folder][i % size], dest / folder / f"{i:06d}{suffix}")
 
 
-def make_val_like(root: Path, scale: float = 1.0, pool: int = 1000, seed: int = 0) -> Path:
+def make_val_like(
+    root: Path, scale: float = 1.0, pool: int = 1000, seed: int = 0, stored_scale: int = 1
+) -> Path:
     """A BAPPS-val-shaped set (``scale`` x the real sizes) in the exact layout.
 
     ``pool`` distinct triplets/pairs per subset are generated; the rest are hard links to them,
     which costs no decoding shortcut: every file path is read and decoded on its own.
+    ``stored_scale=4`` stores the 64x64 patches at 256x256 (nearest neighbour), as the BAPPS
+    archives do.
     """
     sizes_2afc = {k: max(1, round(v * scale)) for k, v in VAL_2AFC.items()}
     sizes_jnd = {k: max(1, round(v * scale)) for k, v in VAL_JND.items()}
@@ -44,6 +48,7 @@ def make_val_like(root: Path, scale: float = 1.0, pool: int = 1000, seed: int = 
         {k: min(pool, v) for k, v in sizes_2afc.items()},
         {k: min(pool, v) for k, v in sizes_jnd.items()},
         seed=seed,
+        stored_scale=stored_scale,
     )
     for subset, n in sizes_2afc.items():
         _link_subset(

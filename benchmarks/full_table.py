@@ -8,9 +8,11 @@ After a throwaway warm-up run on a small set (imports, weights, kernel set-up), 
 cold (empty decoded-image cache: PNGs decoded and cached), warm (decoded images read from the
 memory-mapped cache, every score recomputed), and rerun (finished results reused). Prints their
 wall and CPU times and ratios, and the CPU time spent decoding in the loader threads and on the
-cache, beside the CPU and wall time the cold run spent beyond the warm one. ``--also-dtypes bf16`` adds
-a warm run per listed dtype (warmed up too). Weights as in ``_data.weights_folder`` (VGG16
-random when absent).
+cache, beside the CPU and wall time the cold run spent beyond the warm one. By default the PNGs
+are stored at 256x256 as the BAPPS archives store their 64x64 patches, and the set is read as
+the named ``bapps`` dataset, which loads them at 64 (``--stored-size 64``: 64x64 files read by
+path). ``--also-dtypes bf16`` adds a warm run per listed dtype (warmed up too). Weights as in
+``_data.weights_folder`` (VGG16 random when absent).
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ def main() -> None:
         "--compile", default=None, choices=["default", "max-autotune-no-cudagraphs"]
     )
     parser.add_argument(
+        "--stored-size",
+        type=int,
+        choices=[64, 256],
+        default=256,
+        help="side the generated PNGs are stored at: 256 as the BAPPS archives store their 64x64 "
+        "patches (nearest neighbour; opened as the named `bapps` dataset, which loads them at "
+        "64 as the reference loader does), or 64 (opened by path, nothing resized)",
+    )
+    parser.add_argument(
         "--return-freed-memory",
         action="store_true",
         help="run with glibc's default malloc thresholds (as iqa-bench run --return-freed-memory)",
@@ -61,8 +72,14 @@ def main() -> None:
         from iqa_bench.runner import RunOptions, run_benchmark
 
         t0 = time.perf_counter()
-        root = make_val_like(tmp / "bapps", args.scale)
-        print(f"generated in {time.perf_counter() - t0:.1f} s")
+        archive_like = args.stored_size == 256
+        root = make_val_like(
+            tmp / "data" / "bapps", args.scale, stored_scale=4 if archive_like else 1
+        )
+        dataset, data_root = ("bapps", tmp / "data") if archive_like else (str(root), None)
+        print(
+            f"generated in {time.perf_counter() - t0:.1f} s (PNGs stored at {args.stored_size} px)"
+        )
         metrics = "all" if args.metrics == "all" else args.metrics.split(",")
 
         # The first run in a process also pays imports, weight loading and kernel set-up (and
@@ -79,22 +96,27 @@ def main() -> None:
             )
 
         t0 = time.perf_counter()
-        warmup = make_val_like(tmp / "warmup", 0.003, seed=1)
+        warmup = make_val_like(
+            tmp / "warm-up" / "bapps", 0.003, seed=1, stored_scale=4 if archive_like else 1
+        )
         also = list(filter(None, args.also_dtypes.split(",")))
         for dtype in [args.dtype, *also]:
             run_benchmark(
-                str(warmup),
+                "bapps" if archive_like else str(warmup),
                 metrics,
                 tmp / f"w-{dtype}",
                 options(dtype, decode_cache=False),
                 log=lambda m: None,
+                data_root=tmp / "warm-up" if archive_like else None,
             )
         print(f"process warm-up run (not counted): {time.perf_counter() - t0:.1f} s")
         times, timings = {}, {}
         for label, reuse, out in (("cold", True, "a"), ("warm", False, "b"), ("rerun", True, "b")):
             opts = options(reuse=reuse)
             t0 = time.perf_counter()
-            result = run_benchmark(str(root), metrics, tmp / out, opts, log=lambda m: None)
+            result = run_benchmark(
+                dataset, metrics, tmp / out, opts, log=lambda m: None, data_root=data_root
+            )
             times[label] = time.perf_counter() - t0
             m = result.manifest
             timings[label] = t = m["timings"]
@@ -108,11 +130,12 @@ def main() -> None:
         for dtype in also:
             t0 = time.perf_counter()
             extra = run_benchmark(
-                str(root),
+                dataset,
                 metrics,
                 tmp / f"d-{dtype}",
                 options(dtype, reuse=False),
                 log=lambda m: None,
+                data_root=data_root,
             )
             times[f"warm {dtype}"] = time.perf_counter() - t0
             print(

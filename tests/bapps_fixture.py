@@ -60,6 +60,7 @@ def make_bapps_layout(
     size: int = 64,
     seed: int = 0,
     judgments: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    stored_scale: int = 1,
 ) -> Path:
     """Write a BAPPS-layout dataset with the given subset sizes; return ``root``.
 
@@ -76,6 +77,8 @@ def make_bapps_layout(
         seed: Seed of images and random judgments.
         judgments: Optional ``{"2afc": {subset: values}, "jnd": {subset: values}}`` overriding the
             random judgments (2AFC from {0, 0.2, ..., 1}, JND from {0, 1/3, 2/3, 1}).
+        stored_scale: Store each ``size`` image upscaled this many times by nearest neighbour,
+            as the BAPPS archives store their 64x64 patches at 256x256 (``stored_scale=4``).
 
     Example:
         >>> make_bapps_layout(tmp_path, {"cnn": 2}, None, judgments={"2afc": {"cnn": [0.0, 1.0]}})
@@ -83,6 +86,10 @@ def make_bapps_layout(
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
+
+    def save_png(path: Path, pixels: np.ndarray) -> None:
+        write_png(path, pixels.repeat(stored_scale, axis=0).repeat(stored_scale, axis=1))
+
     for subset, count in (twoafc or {}).items():
         folder = root / "2afc" / split / subset
         h = _labels("2afc", subset, count, judgments, rng)
@@ -90,9 +97,9 @@ def make_bapps_layout(
         for index in range(count):
             stem = f"{index:06d}"
             base = _smooth_image(rng, size)
-            write_png(folder / "ref" / f"{stem}.png", _to_uint8(base))
-            write_png(folder / "p0" / f"{stem}.png", _distorted(base, rng))
-            write_png(folder / "p1" / f"{stem}.png", _distorted(base, rng))
+            save_png(folder / "ref" / f"{stem}.png", _to_uint8(base))
+            save_png(folder / "p0" / f"{stem}.png", _distorted(base, rng))
+            save_png(folder / "p1" / f"{stem}.png", _distorted(base, rng))
             np.save(folder / "judge" / f"{stem}.npy", np.array([h[index]], dtype=np.float64))
     for subset, count in (jnd or {}).items():
         folder = root / "jnd" / "val" / subset
@@ -101,8 +108,8 @@ def make_bapps_layout(
         for index in range(count):
             stem = f"{index:06d}"
             base = _smooth_image(rng, size)
-            write_png(folder / "p0" / f"{stem}.png", _to_uint8(base))
-            write_png(folder / "p1" / f"{stem}.png", _distorted(base, rng))
+            save_png(folder / "p0" / f"{stem}.png", _to_uint8(base))
+            save_png(folder / "p1" / f"{stem}.png", _distorted(base, rng))
             np.save(folder / "same" / f"{stem}.npy", np.array([same[index]], dtype=np.float64))
     return root
 
