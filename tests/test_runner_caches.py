@@ -330,3 +330,35 @@ def test_named_bapps_is_scored_on_images_resized_like_the_reference_loader(tmp_p
     np.testing.assert_allclose(got, want, rtol=1e-6)
     at_native = np.load(store.final_path(native.run_dir, "l2", "2afc"))["d0"]
     assert not np.allclose(at_native, want, rtol=1e-3)
+
+
+@pytest.mark.parametrize("overlap", [None, False, True])
+def test_on_cpu_a_chunk_is_decoded_before_it_is_scored(bapps_root, tmp_path, monkeypatch, overlap):
+    """Decoding threads and PyTorch's threads would compete for the same cores."""
+    import iqa_bench.metrics.pixel as pixel
+
+    events: list[str] = []
+    real_read, real_compare = batches_module.read_image_uint8, pixel.L2.compare
+
+    def read(path, *args):
+        events.append("decode")
+        return real_read(path, *args)
+
+    def compare(self, ex, ey):
+        events.append("score")
+        return real_compare(self, ex, ey)
+
+    monkeypatch.setattr(batches_module, "read_image_uint8", read)
+    monkeypatch.setattr(pixel.L2, "compare", compare)
+    # One image triplet per batch and one thread: overlapped, decoding would run a batch ahead.
+    opts = RunOptions(
+        progress=False, batch_size=1, chunk_size=6, workers=1, device="cpu",
+        overlap_decoding=overlap,
+    )  # fmt: skip
+    run_benchmark(str(bapps_root), ["l2"], tmp_path / "run", opts, log=lambda m: None)
+    phases = [e for i, e in enumerate(events) if i == 0 or events[i - 1] != e]
+    assert events.count("decode") == 3 * 10 + 2 * 5
+    if overlap:  # asked for: the next batch is decoded while one is scored
+        assert len(phases) > 6
+    else:  # 2AFC: chunks of 6 and 4 triplets, JND: one of 5 pairs; each decoded, then scored
+        assert phases == ["decode", "score"] * 3

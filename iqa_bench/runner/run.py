@@ -56,6 +56,12 @@ class RunOptions:
             instead of returning them to the kernel (see :mod:`.allocator`): large CPU tensors
             are then not page-faulted in again for every batch. Speed and resident memory only;
             process-wide and not undone after the run.
+        overlap_decoding: Decode the next batches while the metrics score the current one
+            (True), or decode a whole chunk first and then score it (False). None (default)
+            overlaps on CUDA, where decoding runs on otherwise idle cores, and not on CPU, where
+            the decoding threads would take cores from PyTorch's threads (overlapped cold runs
+            measured 1.03-1.25x slower on 2 cores by ``benchmarks/decode_overlap.py``). Speed
+            only.
     """
 
     device: str | None = None
@@ -71,6 +77,7 @@ class RunOptions:
     max_batch_pixels: int = 64 * 256 * 256
     compile: str | None = None
     keep_freed_memory: bool = True
+    overlap_decoding: bool | None = None
 
 
 @dataclass

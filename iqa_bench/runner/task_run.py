@@ -354,7 +354,7 @@ class TaskRun:
             yield from batches_from_arrays(*hit, self.opts.batch_size)
             return
         kept: list[DecodedBatch] = []
-        for batch in decoded_batches(
+        batches = decoded_batches(
             self.samples,
             positions,
             self.task,
@@ -362,7 +362,14 @@ class TaskRun:
             self.opts.skip_bad,
             self.opts.workers or default_workers(),
             self.load_size,
-        ):
+        )
+        overlap = self.opts.overlap_decoding
+        if overlap is False or (overlap is None and self.device.type == "cpu"):
+            # On CPU decoding and scoring share the cores: overlapped, the decoding threads take
+            # cores from PyTorch's threads, which then wait on each other. The chunk is decoded
+            # first, then scored; it is held whole in `kept` either way.
+            batches = list(batches)
+        for batch in batches:
             kept.append(batch)
             yield batch
         if cache is not None:
