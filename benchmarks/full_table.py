@@ -49,6 +49,13 @@ def main() -> None:
         "--compile", default=None, choices=["default", "max-autotune-no-cudagraphs"]
     )
     parser.add_argument(
+        "--pool",
+        type=int,
+        default=1000,
+        help="distinct generated samples per subset; the rest are hard links (each file is still "
+        "read and decoded on its own), so a smaller pool only shortens the generation",
+    )
+    parser.add_argument(
         "--stored-size",
         type=int,
         choices=[64, 256],
@@ -74,7 +81,7 @@ def main() -> None:
         t0 = time.perf_counter()
         archive_like = args.stored_size == 256
         root = make_val_like(
-            tmp / "data" / "bapps", args.scale, stored_scale=4 if archive_like else 1
+            tmp / "data" / "bapps", args.scale, args.pool, stored_scale=4 if archive_like else 1
         )
         dataset, data_root = ("bapps", tmp / "data") if archive_like else (str(root), None)
         print(
