@@ -31,14 +31,19 @@ def _link_subset(pool: Path, dest: Path, folders: tuple[str, ...], count: int) -
 
 
 def make_val_like(
-    root: Path, scale: float = 1.0, pool: int = 1000, seed: int = 0, stored_scale: int = 1
+    root: Path,
+    scale: float = 1.0,
+    pool: int = 1000,
+    seed: int = 0,
+    stored_scale: int = 1,
+    stored_resample: str = "nearest",
 ) -> Path:
     """A BAPPS-val-shaped set (``scale`` x the real sizes) in the exact layout.
 
     ``pool`` distinct triplets/pairs per subset are generated; the rest are hard links to them,
     which costs no decoding shortcut: every file path is read and decoded on its own.
-    ``stored_scale=4`` stores the 64x64 patches at 256x256 (nearest neighbour), as the BAPPS
-    archives do.
+    ``stored_scale=4`` stores the 64x64 patches at 256x256, as the BAPPS archives do, upscaled
+    by ``stored_resample`` (see ``make_bapps_layout``).
     """
     sizes_2afc = {k: max(1, round(v * scale)) for k, v in VAL_2AFC.items()}
     sizes_jnd = {k: max(1, round(v * scale)) for k, v in VAL_JND.items()}
@@ -49,6 +54,7 @@ def make_val_like(
         {k: min(pool, v) for k, v in sizes_jnd.items()},
         seed=seed,
         stored_scale=stored_scale,
+        stored_resample=stored_resample,
     )
     for subset, n in sizes_2afc.items():
         _link_subset(

@@ -9,9 +9,11 @@ cold (empty decoded-image cache: PNGs decoded and cached), warm (decoded images 
 memory-mapped cache, every score recomputed), and rerun (finished results reused). Prints their
 wall and CPU times and ratios, and the CPU time spent decoding in the loader threads and on the
 cache, beside the CPU and wall time the cold run spent beyond the warm one. By default the PNGs
-are stored at 256x256 as the BAPPS archives store their 64x64 patches, and the set is read as
-the named ``bapps`` dataset, which loads them at 64 (``--stored-size 64``: 64x64 files read by
-path). ``--also-dtypes bf16`` adds a warm run per listed dtype (warmed up too). Weights as in
+are stored at 256x256 as the BAPPS archives store their 64x64 patches, upscaled by nearest
+neighbour (``--stored-resample bicubic``: smoothly, which makes the files larger and slower to
+decode; the archives' method is not documented), and the set is read as the named ``bapps``
+dataset, which loads them at 64 (``--stored-size 64``: 64x64 files read by path).
+``--also-dtypes bf16`` adds a warm run per listed dtype (warmed up too). Weights as in
 ``_data.weights_folder`` (VGG16 random when absent).
 """
 
@@ -65,6 +67,14 @@ def main() -> None:
         "64 as the reference loader does), or 64 (opened by path, nothing resized)",
     )
     parser.add_argument(
+        "--stored-resample",
+        choices=["nearest", "bicubic"],
+        default="nearest",
+        help="how the 256x256 files are upscaled from the 64x64 patches (the archives' method is "
+        "not documented): nearest (blocks, small files) or bicubic (smooth, 5-6x larger files, "
+        "slower to decode)",
+    )
+    parser.add_argument(
         "--return-freed-memory",
         action="store_true",
         help="run with glibc's default malloc thresholds (as iqa-bench run --return-freed-memory)",
@@ -80,12 +90,12 @@ def main() -> None:
 
         t0 = time.perf_counter()
         archive_like = args.stored_size == 256
-        root = make_val_like(
-            tmp / "data" / "bapps", args.scale, args.pool, stored_scale=4 if archive_like else 1
-        )
+        stored = {"stored_scale": 4 if archive_like else 1, "stored_resample": args.stored_resample}
+        root = make_val_like(tmp / "data" / "bapps", args.scale, args.pool, **stored)
         dataset, data_root = ("bapps", tmp / "data") if archive_like else (str(root), None)
         print(
-            f"generated in {time.perf_counter() - t0:.1f} s (PNGs stored at {args.stored_size} px)"
+            f"generated in {time.perf_counter() - t0:.1f} s (PNGs stored at {args.stored_size} px"
+            + (f", {args.stored_resample} upscale)" if archive_like else ")")
         )
         metrics = "all" if args.metrics == "all" else args.metrics.split(",")
 
@@ -103,9 +113,7 @@ def main() -> None:
             )
 
         t0 = time.perf_counter()
-        warmup = make_val_like(
-            tmp / "warm-up" / "bapps", 0.003, seed=1, stored_scale=4 if archive_like else 1
-        )
+        warmup = make_val_like(tmp / "warm-up" / "bapps", 0.003, seed=1, **stored)
         also = list(filter(None, args.also_dtypes.split(",")))
         for dtype in [args.dtype, *also]:
             run_benchmark(

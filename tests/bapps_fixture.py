@@ -13,9 +13,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from iqa_bench.images import write_png
+
+#: ``stored_resample`` names -> PIL filters (how the stored files are upscaled from ``size``).
+STORED_RESAMPLE = {"nearest": Image.Resampling.NEAREST, "bicubic": Image.Resampling.BICUBIC}
 
 #: Judgment values BAPPS can hold: 2AFC val has 5 raters, JND 3.
 TWOAFC_VALUES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
@@ -61,6 +65,7 @@ def make_bapps_layout(
     seed: int = 0,
     judgments: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
     stored_scale: int = 1,
+    stored_resample: str = "nearest",
 ) -> Path:
     """Write a BAPPS-layout dataset with the given subset sizes; return ``root``.
 
@@ -77,8 +82,11 @@ def make_bapps_layout(
         seed: Seed of images and random judgments.
         judgments: Optional ``{"2afc": {subset: values}, "jnd": {subset: values}}`` overriding the
             random judgments (2AFC from {0, 0.2, ..., 1}, JND from {0, 1/3, 2/3, 1}).
-        stored_scale: Store each ``size`` image upscaled this many times by nearest neighbour,
-            as the BAPPS archives store their 64x64 patches at 256x256 (``stored_scale=4``).
+        stored_scale: Store each ``size`` image upscaled this many times, as the BAPPS archives
+            store their 64x64 patches at 256x256 (``stored_scale=4``).
+        stored_resample: How the stored files are upscaled: ``"nearest"`` (blocks of equal
+            pixels, which PNG compresses well) or ``"bicubic"`` (smooth, files 5-6x larger
+            and slower to decode). Which one the archives used is not documented.
 
     Example:
         >>> make_bapps_layout(tmp_path, {"cnn": 2}, None, judgments={"2afc": {"cnn": [0.0, 1.0]}})
@@ -86,9 +94,18 @@ def make_bapps_layout(
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
+    if stored_resample not in STORED_RESAMPLE:
+        raise ValueError(
+            f"stored_resample is {stored_resample!r}; use one of {sorted(STORED_RESAMPLE)}."
+        )
 
     def save_png(path: Path, pixels: np.ndarray) -> None:
-        write_png(path, pixels.repeat(stored_scale, axis=0).repeat(stored_scale, axis=1))
+        if stored_scale != 1 and stored_resample == "bicubic":
+            side = (pixels.shape[1] * stored_scale, pixels.shape[0] * stored_scale)
+            pixels = np.asarray(Image.fromarray(pixels).resize(side, STORED_RESAMPLE["bicubic"]))
+        else:
+            pixels = pixels.repeat(stored_scale, axis=0).repeat(stored_scale, axis=1)
+        write_png(path, pixels)
 
     for subset, count in (twoafc or {}).items():
         folder = root / "2afc" / split / subset

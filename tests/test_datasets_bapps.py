@@ -345,6 +345,33 @@ def test_named_bapps_loads_at_the_reference_size_and_a_folder_at_its_own(tmp_pat
         BAPPSDataset(root, card=dataclasses.replace(card, params={"load_sise": 64}))
 
 
+def test_fixture_stores_patches_upscaled_by_the_named_resampling(tmp_path: Path) -> None:
+    """Benchmarks bracket the archives' unknown upscaling: blocks (nearest) or smooth (bicubic)."""
+    native = make_bapps_layout(tmp_path / "native", {"cnn": 2}, None, seed=3)
+    files = {}
+    for resample in ("nearest", "bicubic"):
+        root = make_bapps_layout(
+            tmp_path / resample,
+            {"cnn": 2},
+            None,
+            seed=3,
+            stored_scale=4,
+            stored_resample=resample,
+        )
+        files[resample] = root / "2afc" / "val" / "cnn" / "ref" / "000001.png"
+    patch = read_image_uint8(native / "2afc" / "val" / "cnn" / "ref" / "000001.png")
+    nearest, bicubic = (read_image_uint8(files[r]) for r in ("nearest", "bicubic"))
+    assert nearest.shape == bicubic.shape == (256, 256, 3)
+    np.testing.assert_array_equal(nearest, patch.repeat(4, axis=0).repeat(4, axis=1))
+    assert not np.array_equal(bicubic, nearest)
+    # Smooth upscales compress worse, which is what makes them slower to decode.
+    assert files["bicubic"].stat().st_size > 2 * files["nearest"].stat().st_size
+    back = read_image_uint8(files["bicubic"], load_size=64).astype(int)
+    assert np.abs(back - patch).mean() < 8  # the same picture, loaded at the patch size
+    with pytest.raises(ValueError, match="stored_resample is 'lanczos'; use one of"):
+        make_bapps_layout(tmp_path / "x", {"cnn": 1}, None, stored_resample="lanczos")
+
+
 @pytest.mark.parametrize("size", [(256, 256), (252, 252), (64, 64), (100, 300), (300, 100)])
 def test_load_size_resizes_exactly_as_torchvision_resize_on_a_pil_image(
     tmp_path: Path, size: tuple[int, int]
