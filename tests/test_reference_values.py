@@ -21,7 +21,8 @@ FILES = {
 
 
 def _load(path) -> torch.Tensor:
-    array = np.asarray(Image.open(path).convert("RGB"), dtype=np.uint8)
+    with Image.open(path) as image:
+        array = np.array(image.convert("RGB"), dtype=np.uint8)  # writable, as torch wants
     return torch.from_numpy(array).permute(2, 0, 1)[None].float() / 255
 
 
