@@ -343,11 +343,15 @@ class TappedTrunk(nn.Module):
         """
         import copy
 
-        meta = copy.deepcopy(self).to("meta").eval()
         with torch.no_grad():
             try:
+                meta = copy.deepcopy(self).to("meta").eval()
                 feats = meta(torch.empty(1, 3, size, size, device="meta"))
-            except (RuntimeError, NotImplementedError):  # needs real values (data-dependent flow)
+            # RuntimeError/NotImplementedError: the network needs real values (data-dependent
+            # flow). AttributeError: older torch (seen with 2.2) copies a torchvision feature
+            # extractor (an FX DualGraphModule) as a plain GraphModule without its eval graph.
+            # A real pass works in both cases.
+            except (RuntimeError, NotImplementedError, AttributeError):
                 device = next((p.device for p in self.parameters()), torch.device("cpu"))
                 was_training = self.training
                 feats = self.eval()(torch.zeros(1, 3, size, size, device=device))

@@ -92,6 +92,23 @@ def test_a_tap_that_is_not_a_feature_map_is_refused():
         trunk.channels()
 
 
+def test_channels_fall_back_to_a_real_pass_when_the_trunk_cannot_be_copied(monkeypatch):
+    """Older torch (2.2) copies an FX feature extractor without its eval graph."""
+    import copy
+
+    trunk = TappedTrunk(torchvision.models.resnet18(), ["layer1", "layer2"])
+    assert trunk.extractor is not None  # the FX path, the one that failed to copy
+    want = trunk.channels()
+
+    def broken_copy(obj, memo=None):
+        raise AttributeError("'GraphModule' object has no attribute 'eval_graph'")
+
+    monkeypatch.setattr(copy, "deepcopy", broken_copy)
+    trunk.train()
+    assert trunk.channels() == want == [64, 128]
+    assert trunk.training  # the real pass leaves the mode as it found it
+
+
 def test_pretrained_zoo_weights_offline_name_file_url_and_variable(monkeypatch, tmp_path):
     monkeypatch.setenv("IQA_BENCH_WEIGHTS", str(tmp_path))
     with pytest.raises(WeightsUnavailableError) as info:

@@ -179,7 +179,7 @@ def test_out_of_memory_halves_the_batch_until_it_fits(bapps_root, tmp_path, monk
         if ex.shape[0] > 1:
             activations = torch.empty(ex.shape[0], 1024)
             failed_attempts.append(weakref.ref(activations))
-            raise torch.OutOfMemoryError("simulated: batch too large")
+            raise torch.cuda.OutOfMemoryError("simulated: batch too large")  # as CUDA raises
         return real(self, ex, ey)
 
     reference = run_benchmark(

@@ -39,6 +39,10 @@ def default_workers() -> int:
     return max(2, min(8, os.cpu_count() or 2))
 
 
+#: What a device raises when an allocation fails: ``torch.OutOfMemoryError`` (any device) in
+#: newer torch, ``torch.cuda.OutOfMemoryError`` in older (the same class where both exist).
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
 #: ``--dtype`` -> autocast dtype (None: no autocast). ``tf32`` differs from ``fp32`` only on CUDA.
 DTYPES = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -182,7 +186,7 @@ def _score_with_backoff(metric, tensors, task, autocast, shared) -> list[torch.T
     try:
         out = _score(metric, tensors, task, autocast, shared)
         return [o.detach().double() for o in out]
-    except torch.OutOfMemoryError:
+    except OUT_OF_MEMORY:
         if n == 1:
             raise
     # Retried only after the except block: until it ends, the exception's traceback keeps the
