@@ -30,7 +30,7 @@ def resize_like_reference_loader(image: Image.Image, load_size: int) -> Image.Im
     short, long = sorted((w, h))
     scaled = (load_size, int(load_size * long / short))
     size = scaled if w <= h else scaled[::-1]
-    return image if size == (w, h) else image.resize(size, Image.BILINEAR)
+    return image if size == (w, h) else image.resize(size, Image.Resampling.BILINEAR)
 
 
 def read_image_uint8(path: str | os.PathLike[str], load_size: int | None = None) -> np.ndarray:
