@@ -10,9 +10,10 @@ memory-mapped cache, every score recomputed), and rerun (finished results reused
 wall and CPU times and ratios, and the CPU time spent decoding in the loader threads and on the
 cache, beside the CPU and wall time the cold run spent beyond the warm one. By default the PNGs
 are stored at 256x256 as the BAPPS archives store their 64x64 patches, upscaled by nearest
-neighbour (``--stored-resample bicubic``: smoothly, which makes the files larger and slower to
-decode; the archives' method is not documented), and the set is read as the named ``bapps``
-dataset, which loads them at 64 (``--stored-size 64``: 64x64 files read by path).
+neighbour as the E-LPIPS authors report for the archives (``--stored-resample bicubic``:
+smoothly, which makes the files larger and slower to decode), and the set is read as the
+named ``bapps`` dataset, which loads them at 64 (``--stored-size 64``: 64x64 files read by
+path).
 ``--also-dtypes bf16`` adds a warm run per listed dtype (warmed up too). Weights as in
 ``_data.weights_folder`` (VGG16 random when absent).
 """
@@ -70,9 +71,9 @@ def main() -> None:
         "--stored-resample",
         choices=["nearest", "bicubic"],
         default="nearest",
-        help="how the 256x256 files are upscaled from the 64x64 patches (the archives' method is "
-        "not documented): nearest (blocks, small files) or bicubic (smooth, 5-6x larger files, "
-        "slower to decode)",
+        help="how the 256x256 files are upscaled from the 64x64 patches: nearest (blocks, small "
+        "files; what the E-LPIPS authors report for the archives) or bicubic (smooth, 5-6x "
+        "larger files, slower to decode)",
     )
     parser.add_argument(
         "--return-freed-memory",

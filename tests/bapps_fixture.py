@@ -86,7 +86,8 @@ def make_bapps_layout(
             store their 64x64 patches at 256x256 (``stored_scale=4``).
         stored_resample: How the stored files are upscaled: ``"nearest"`` (blocks of equal
             pixels, which PNG compresses well) or ``"bicubic"`` (smooth, files 5-6x larger
-            and slower to decode). Which one the archives used is not documented.
+            and slower to decode). The E-LPIPS authors report nearest for the archives; the
+            BAPPS authors do not say.
 
     Example:
         >>> make_bapps_layout(tmp_path, {"cnn": 2}, None, judgments={"2afc": {"cnn": [0.0, 1.0]}})

@@ -346,7 +346,7 @@ def test_named_bapps_loads_at_the_reference_size_and_a_folder_at_its_own(tmp_pat
 
 
 def test_fixture_stores_patches_upscaled_by_the_named_resampling(tmp_path: Path) -> None:
-    """Benchmarks bracket the archives' unknown upscaling: blocks (nearest) or smooth (bicubic)."""
+    """Benchmarks store patches as the archives reportedly do (nearest) or smoothly (bicubic)."""
     native = make_bapps_layout(tmp_path / "native", {"cnn": 2}, None, seed=3)
     files = {}
     for resample in ("nearest", "bicubic"):
