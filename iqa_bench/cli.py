@@ -314,7 +314,8 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
         default="fp32",
         choices=["fp32", "tf32", "bf16", "fp16"],
         help="fp32 = IEEE float32 everywhere; tf32 = TF32 convolutions on CUDA; bf16/fp16 = "
-        "autocast of the trunks (feature normalisation stays fp32)",
+        "autocast of the trunks (feature normalisation stays fp32; measured tolerances in the "
+        "README, 'Precision')",
     )
     p.add_argument(
         "--compile",

@@ -22,7 +22,7 @@ from . import store
 from .allocator import allocator_note, keep_freed_memory
 from .distributed import DistContext, dist_context
 from .provenance import environment_info, new_run_id, now_iso, package_info
-from .task_run import DTYPES, TaskRun, cuda_float32_precision, default_workers
+from .task_run import DTYPES, TaskRun, check_autocast, cuda_float32_precision, default_workers
 
 
 @dataclass
@@ -192,6 +192,8 @@ def run_benchmark(
         raise ValueError(f"compile: {opts.compile!r} is not one of {', '.join(COMPILE_MODES)}.")
     allocator = keep_freed_memory() if opts.keep_freed_memory else {"reason": "not requested"}
     ctx = dist_context(opts.device)
+    device = resolve_device(opts.device, ctx)
+    check_autocast(device, opts.dtype)
     log = log or (lambda msg: print(f"iqa-bench: {msg}", file=sys.stderr) if ctx.is_main else None)
     t_start, cpu_start = time.perf_counter(), time.process_time()
     ds = (
@@ -208,7 +210,6 @@ def run_benchmark(
     )
     run_dir = Path(out_dir or Path("runs") / ds.name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(opts.device, ctx)
     built, skipped = build_metrics(metrics, device, log)
     compiled = {
         n for n, m in built.items() if opts.compile and m.compile_for_inference(opts.compile)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import asdict
 
@@ -45,6 +46,41 @@ OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 #: ``--dtype`` -> autocast dtype (None: no autocast). ``tf32`` differs from ``fp32`` only on CUDA.
 DTYPES = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def check_autocast(device: torch.device, dtype: str) -> None:
+    """Autocast to ``dtype`` must take effect on ``device``, or the run would be mislabelled.
+
+    Torch before 2.4 turns CPU autocast to float16 off with only a warning: the run would score
+    in float32 and record fp16. A tiny matrix product under the same context shows what torch
+    really does.
+
+    Raises:
+        ValueError: Naming the dtype, the device, the torch version and the fix.
+
+    Example:
+        >>> check_autocast(torch.device("cpu"), "bf16")
+    """
+    fast = DTYPES[dtype]
+    if fast is None:
+        return
+    fix = f"use --dtype fp32{'' if dtype == 'bf16' else ' or bf16'}, or a newer torch"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the disabling warning becomes this error instead
+            with torch.autocast(device.type, dtype=fast):
+                probe = torch.ones(2, 2, device=device)
+                got = (probe @ probe).dtype
+    except RuntimeError as err:  # e.g. bf16 asked of a CUDA GPU without it
+        raise ValueError(
+            f"dtype: {dtype} autocast is not available on {device} (torch {torch.__version__}: "
+            f"{err}); {fix}."
+        ) from err
+    if got != fast:
+        raise ValueError(
+            f"dtype: torch {torch.__version__} does not autocast to {dtype} on {device} (it would "
+            f"silently compute in {str(got).removeprefix('torch.')}); {fix}."
+        )
 
 
 @contextlib.contextmanager
