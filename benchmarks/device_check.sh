@@ -72,6 +72,7 @@ fi
 if part tests; then
     timeout 150 python3 -m pytest -q -rs -p no:cacheprovider -m gpu \
         tests/test_compile.py tests/test_metric_numerics.py tests/test_runner.py \
+        tests/test_autocast_agreement.py \
         >"$OUT/pytest_gpu.log" 2>&1
     echo "pytest -m gpu: exit $?" >>"$OUT/env.txt"
 fi

@@ -5,7 +5,8 @@ Documented tolerances (README, "Precision"), per sample, ``|d_autocast - d_fp32|
 - bf16: learned LPIPS (v0.1, v0.0) ``0.03 |d| + 0.005``; unweighted baselines ``0.08 |d| + 0.005``;
 - fp16: learned LPIPS ``0.005 |d| + 0.001``; unweighted baselines ``0.02 |d| + 0.001``.
 
-The 2AFC average agrees to the reported precision (0.1 points), JND mAP within 0.005. A dtype that
+The 2AFC average agrees to the reported precision (0.1 points), JND mAP within 0.005. Measured
+on CPU; the same bounds are checked on CUDA where a GPU is present (``-m gpu``). A dtype that
 torch would silently not autocast to is an error, not an fp32 run under that label.
 """
 
@@ -42,36 +43,25 @@ TOLERANCE = {
 }
 
 
-def _score(tmp_path, dtype: str):
-    opts = RunOptions(dtype=dtype, progress=False, decode_cache=False)
+def _score(tmp_path, dtype: str, device: str = "cpu"):
+    opts = RunOptions(dtype=dtype, progress=False, decode_cache=False, device=device)
     run_benchmark(
         "synthetic",
         METRICS,
-        tmp_path / dtype,
+        tmp_path / f"{device}-{dtype}",
         opts,
         data_root=tmp_path / "data",
         log=lambda m: None,
     )
-    return load_run(tmp_path / dtype)
+    return load_run(tmp_path / f"{device}-{dtype}")
 
 
-@pytest.fixture(scope="module")
-def float32_run(tmp_path_factory):
+def _needs_trunks() -> None:
     weights_file("alexnet-owt-7be5be79-features.pth")
     weights_file("squeezenet1_1-b8a52dc0-features.pth")
-    tmp = tmp_path_factory.mktemp("autocast")
-    return tmp, _score(tmp, "fp32")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
-def test_autocast_matches_float32_within_documented_tolerance(float32_run, dtype):
-    try:
-        check_autocast(torch.device("cpu"), dtype)
-    except ValueError as err:
-        pytest.skip(f"this torch cannot autocast to {dtype} on CPU: {err}")
-    tmp, full_run = float32_run
-    half_run = _score(tmp, dtype)
+def _assert_within_tolerance(full_run, half_run, dtype: str) -> None:
     for metric in METRICS:
         rel, abs_ = TOLERANCE[dtype, "baseline" if metric.endswith("-baseline") else "learned"]
         full, half = full_run.twoafc(metric), half_run.twoafc(metric)
@@ -87,6 +77,34 @@ def test_autocast_matches_float32_within_documented_tolerance(float32_run, dtype
         assert jnd_map(jf.d, jf.same, jf.subset).mean == pytest.approx(
             jnd_map(jh.d, jh.same, jh.subset).mean, abs=0.005
         )
+
+
+@pytest.fixture(scope="module")
+def float32_run(tmp_path_factory):
+    _needs_trunks()
+    tmp = tmp_path_factory.mktemp("autocast")
+    return tmp, _score(tmp, "fp32")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_autocast_matches_float32_within_documented_tolerance(float32_run, dtype):
+    try:
+        check_autocast(torch.device("cpu"), dtype)
+    except ValueError as err:
+        pytest.skip(f"this torch cannot autocast to {dtype} on CPU: {err}")
+    tmp, full_run = float32_run
+    _assert_within_tolerance(full_run, _score(tmp, dtype), dtype)
+
+
+@pytest.mark.gpu
+def test_cuda_autocast_matches_float32_within_documented_tolerance(tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    _needs_trunks()
+    full_run = _score(tmp_path, "fp32", "cuda")  # IEEE float32: the runner turns TF32 off
+    for dtype in ("bf16", "fp16"):
+        _assert_within_tolerance(full_run, _score(tmp_path, dtype, "cuda"), dtype)
 
 
 class _SilentlyOff:
