@@ -51,8 +51,8 @@ DTYPES = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.floa
 def check_autocast(device: torch.device, dtype: str) -> None:
     """Autocast to ``dtype`` must take effect on ``device``, or the run would be mislabelled.
 
-    Torch before 2.4 turns CPU autocast to float16 off with only a warning: the run would score
-    in float32 and record fp16. A tiny matrix product under the same context shows what torch
+    Older torch (2.2 among them) turns CPU autocast to float16 off with only a warning: the run
+    would score in float32 and record fp16. A tiny matrix product under the same context shows what torch
     really does.
 
     Raises:
@@ -64,7 +64,7 @@ def check_autocast(device: torch.device, dtype: str) -> None:
     fast = DTYPES[dtype]
     if fast is None:
         return
-    fix = f"use --dtype fp32{'' if dtype == 'bf16' else ' or bf16'}, or a newer torch"
+    fix = f"use --dtype fp32 or {'bf16' if dtype == 'fp16' else 'fp16'}"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the disabling warning becomes this error instead
@@ -79,7 +79,7 @@ def check_autocast(device: torch.device, dtype: str) -> None:
     if got != fast:
         raise ValueError(
             f"dtype: torch {torch.__version__} does not autocast to {dtype} on {device} (it would "
-            f"silently compute in {str(got).removeprefix('torch.')}); {fix}."
+            f"silently compute in {str(got).removeprefix('torch.')}); {fix}, or a newer torch."
         )
 
 
