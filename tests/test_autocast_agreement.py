@@ -108,7 +108,7 @@ def test_cuda_autocast_matches_float32_within_documented_tolerance(tmp_path):
 
 
 class _SilentlyOff:
-    """``torch.autocast`` as older torch (2.2) behaves for float16 on CPU: warns, does nothing."""
+    """``torch.autocast`` where torch lacks the dtype on the device: warns, does nothing."""
 
     def __init__(self, device_type, dtype=None, **kwargs):
         self.context = contextlib.nullcontext()

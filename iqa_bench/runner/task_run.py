@@ -51,9 +51,10 @@ DTYPES = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.floa
 def check_autocast(device: torch.device, dtype: str) -> None:
     """Autocast to ``dtype`` must take effect on ``device``, or the run would be mislabelled.
 
-    Older torch (2.2 among them) turns CPU autocast to float16 off with only a warning: the run
-    would score in float32 and record fp16. A tiny matrix product under the same context shows what torch
-    really does.
+    Where torch does not support a dtype on a device it turns autocast off with only a warning
+    (as older releases did for float16 on CPU; 2.2 autocasts to it), and the run would score in
+    float32 under an fp16 label; on CUDA, bf16 on a GPU without it raises. A tiny matrix product
+    under the same context shows what torch really does.
 
     Raises:
         ValueError: Naming the dtype, the device, the torch version and the fix.
