@@ -14,8 +14,10 @@ machine load hits both), and the median per-round ratio is printed, for two work
 iqa-bench runs as its runner does (channels-last trunk, inference mode, no input checks, and
 ``torch.compile`` with ``--compile``); the reference runs under ``torch.no_grad`` with
 ``normalize=True``. ``torchmetrics``' LPIPS module (its ``_LPIPS``, given the same trunk weights)
-is timed too when installed. On CUDA the achieved
-TFLOP/s of the trunk passes is printed against ``--peak-tflops``.
+is timed too when installed. The achieved TFLOP/s of iqa-bench's trunk passes (FLOPs from
+``torch.utils.flop_counter``; the LPIPS head not counted, its time is) is printed on every
+device, with its share of what a large float32 matrix product reaches in the same process (the
+rate this device sustains in practice) and of ``--peak-tflops`` when given.
 """
 
 from __future__ import annotations
@@ -87,11 +89,21 @@ def _torchmetrics(net: str, ours, device: torch.device):
     return lambda x, y: tm(x, y, normalize=True)
 
 
-def _trunk_flops(ours, x: torch.Tensor) -> int:
+def _matmul_tflops(device: torch.device, n: int = 4096, rounds: int = 3) -> float:
+    """Median TFLOP/s of an n x n float32 matrix product here: what this device sustains on
+    the kind of work convolutions become, under the same threads and TF32 setting."""
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.rand(n, n, generator=g).to(device) for _ in range(2))
+    a @ b  # warm-up
+    return 2 * n**3 / statistics.median(_timed(lambda: a @ b, device) for _ in range(rounds)) / 1e12
+
+
+def _trunk_flops_per_image(ours, side: int, device: torch.device) -> int:
+    """FLOPs of one trunk pass (LPIPS head excluded) on a side x side image; before compiling."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        ours.embed(x)
+        ours.embed(torch.zeros(1, 3, side, side, device=device))
     return counter.get_total_flops()
 
 
@@ -136,7 +148,9 @@ def main() -> None:
         "--peak-tflops",
         type=float,
         default=None,
-        help="device peak for the dtype used (e.g. 67 for H100 SXM fp32)",
+        help="device peak for the dtype used (e.g. 67 for H100 SXM fp32; for a CPU, cores x "
+        "GHz x FLOPs per cycle per core, e.g. 2 x 2.5 x 64 / 1000 = 0.32 for two AVX-512 cores "
+        "with two FMA units)",
     )
     parser.add_argument(
         "--compile",
@@ -158,17 +172,20 @@ def main() -> None:
         f"device {device}, torch threads {torch.get_num_threads()}, rounds {args.rounds}, "
         f"compile {args.compile}, cuDNN TF32 {torch.backends.cudnn.allow_tf32}"
     )
+    sgemm = _matmul_tflops(device)
+    print(f"float32 4096x4096 matrix product here: {sgemm:.3f} TFLOP/s (median of 3)")
     rows = []
     for trunk in args.trunks.split(","):
         net, name = NETS[trunk]
         ours = iqa_bench.create_metric(name, device=device)
         ours.check_inputs = False
         ours.use_channels_last()
+        sizes = {int(side) for side in args.sizes.split(",")}
+        flops_per_image = {side: _trunk_flops_per_image(ours, side, device) for side in sizes}
         if args.compile:
             ours.compile_for_inference(args.compile)
         ref = _reference(net, ours, device)
         tm = _torchmetrics(net, ours, device)
-        sizes = {int(side) for side in args.sizes.split(",")}
         for size, batch in ((64, args.batch_64), (256, args.batch_256)):
             if size not in sizes:
                 continue
@@ -198,19 +215,21 @@ def main() -> None:
                     row["iqa_triplets_s"] = round(row["iqa_img_s"] / 3, 1)
                 if t_tm:
                     row["torchmetrics_img_s"] = round(images / statistics.median(t_tm), 1)
-                if device.type == "cuda":
-                    passes = 3 if mode == "2afc" else 2
-                    flops = _trunk_flops(ours, x) * passes
-                    row["iqa_tflops"] = round(flops / statistics.median(t_ours) / 1e12, 2)
-                    if args.peak_tflops:
-                        row["of_peak"] = round(row["iqa_tflops"] / args.peak_tflops, 3)
+                passes = 3 if mode == "2afc" else 2  # trunk passes per triplet / pair
+                flops = flops_per_image[size] * passes * batch
+                row["iqa_tflops"] = round(flops / statistics.median(t_ours) / 1e12, 3)
+                row["of_matmul"] = round(row["iqa_tflops"] / sgemm, 3)
+                if args.peak_tflops:
+                    row["of_peak"] = round(row["iqa_tflops"] / args.peak_tflops, 3)
                 rows.append(row)
                 print(
                     f"{trunk:>7} {size:>3}px b{batch:<3} {mode:<4}  reference {row['ref_img_s']:>8} img/s"
                     f"  iqa-bench {row['iqa_img_s']:>8} img/s  ratio x{ratio:.2f}"
                     + (f" ({row['iqa_triplets_s']} triplets/s)" if mode == "2afc" else "")
                     + (f"  torchmetrics {row['torchmetrics_img_s']}" if t_tm else "")
-                    + (f"  {row['iqa_tflops']} TFLOP/s" if "iqa_tflops" in row else "")
+                    + f"  {row['iqa_tflops']} TFLOP/s (trunk; {100 * row['of_matmul']:.0f}% of the "
+                    "matrix product's)"
+                    + (f", {100 * row['of_peak']:.0f}% of peak" if "of_peak" in row else "")
                 )
     print(json.dumps(rows))
 
