@@ -16,8 +16,9 @@ iqa-bench runs as its runner does (channels-last trunk, inference mode, no input
 ``normalize=True``. ``torchmetrics``' LPIPS module (its ``_LPIPS``, given the same trunk weights)
 is timed too when installed. The achieved TFLOP/s of iqa-bench's trunk passes (FLOPs from
 ``torch.utils.flop_counter``; the LPIPS head not counted, its time is) is printed on every
-device, with its share of what a large float32 matrix product reaches in the same process (the
-rate this device sustains in practice) and of ``--peak-tflops`` when given.
+device, with its share of what a float32 2048x2048 matrix product reaches, timed in the same
+rounds (the rate this device sustains in practice, drift included), and of ``--peak-tflops``
+when given.
 """
 
 from __future__ import annotations
@@ -89,13 +90,12 @@ def _torchmetrics(net: str, ours, device: torch.device):
     return lambda x, y: tm(x, y, normalize=True)
 
 
-def _matmul_tflops(device: torch.device, n: int = 4096, rounds: int = 3) -> float:
-    """Median TFLOP/s of an n x n float32 matrix product here: what this device sustains on
-    the kind of work convolutions become, under the same threads and TF32 setting."""
+def _matmul(device: torch.device, n: int = 2048):
+    """An n x n float32 matrix product and its FLOPs: the peer the trunk's rate is divided by,
+    timed in the same rounds so that the machine's drift hits both."""
     g = torch.Generator().manual_seed(0)
     a, b = (torch.rand(n, n, generator=g).to(device) for _ in range(2))
-    a @ b  # warm-up
-    return 2 * n**3 / statistics.median(_timed(lambda: a @ b, device) for _ in range(rounds)) / 1e12
+    return (lambda: a @ b), 2 * n**3
 
 
 def _trunk_flops_per_image(ours, side: int, device: torch.device) -> int:
@@ -172,8 +172,7 @@ def main() -> None:
         f"device {device}, torch threads {torch.get_num_threads()}, rounds {args.rounds}, "
         f"compile {args.compile}, cuDNN TF32 {torch.backends.cudnn.allow_tf32}"
     )
-    sgemm = _matmul_tflops(device)
-    print(f"float32 4096x4096 matrix product here: {sgemm:.3f} TFLOP/s (median of 3)")
+    matmul, matmul_flops = _matmul(device)
     rows = []
     for trunk in args.trunks.split(","):
         net, name = NETS[trunk]
@@ -195,12 +194,14 @@ def main() -> None:
             for mode, (f_ref, f_ours, f_tm, images) in work.items():
                 with torch.inference_mode():
                     f_ref(), f_ours()  # warm-up (allocators, cuDNN/oneDNN algorithm choice)
-                    t_ref, t_ours, t_tm = [], [], []
+                    matmul()
+                    t_ref, t_ours, t_tm, t_mm = [], [], [], []
                     for _ in range(args.rounds):
                         t_ref.append(_timed(f_ref, device))
                         t_ours.append(_timed(f_ours, device))
                         if f_tm:
                             t_tm.append(_timed(f_tm, device))
+                        t_mm.append(_timed(matmul, device))
                 ratio = statistics.median(r / o for r, o in zip(t_ref, t_ours))
                 row = {
                     "trunk": trunk,
@@ -218,7 +219,14 @@ def main() -> None:
                 passes = 3 if mode == "2afc" else 2  # trunk passes per triplet / pair
                 flops = flops_per_image[size] * passes * batch
                 row["iqa_tflops"] = round(flops / statistics.median(t_ours) / 1e12, 3)
-                row["of_matmul"] = round(row["iqa_tflops"] / sgemm, 3)
+                # Per round, the trunk's rate over the matrix product's, then the median.
+                row["matmul_tflops"] = round(matmul_flops / statistics.median(t_mm) / 1e12, 3)
+                row["of_matmul"] = round(
+                    statistics.median(
+                        (flops / o) / (matmul_flops / m) for o, m in zip(t_ours, t_mm)
+                    ),
+                    3,
+                )
                 if args.peak_tflops:
                     row["of_peak"] = round(row["iqa_tflops"] / args.peak_tflops, 3)
                 rows.append(row)
@@ -227,8 +235,8 @@ def main() -> None:
                     f"  iqa-bench {row['iqa_img_s']:>8} img/s  ratio x{ratio:.2f}"
                     + (f" ({row['iqa_triplets_s']} triplets/s)" if mode == "2afc" else "")
                     + (f"  torchmetrics {row['torchmetrics_img_s']}" if t_tm else "")
-                    + f"  {row['iqa_tflops']} TFLOP/s (trunk; {100 * row['of_matmul']:.0f}% of the "
-                    "matrix product's)"
+                    + f"  {row['iqa_tflops']} TFLOP/s (trunk; {100 * row['of_matmul']:.0f}% of a "
+                    f"2048 matrix product's {row['matmul_tflops']})"
                     + (f", {100 * row['of_peak']:.0f}% of peak" if "of_peak" in row else "")
                 )
     print(json.dumps(rows))
