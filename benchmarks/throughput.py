@@ -95,6 +95,8 @@ def _matmul(device: torch.device, n: int = 2048):
     timed in the same rounds so that the machine's drift hits both."""
     g = torch.Generator().manual_seed(0)
     a, b = (torch.rand(n, n, generator=g).to(device) for _ in range(2))
+    # At the convolutions' float32 precision: cuDNN may use TF32 by default, matmul may not.
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32
     return (lambda: a @ b), 2 * n**3
 
 
