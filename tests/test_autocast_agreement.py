@@ -33,7 +33,7 @@ METRICS = [
     "lpips-squeeze-baseline",
 ]
 
-#: (dtype, learned or baseline) -> (relative, absolute) bound per sample: 1.5-2x the worst
+#: (dtype, learned or baseline) -> (relative, absolute) bound per sample: 1.5-2.7x the worst
 #: difference measured on the synthetic set on CPU (torch 2.14.1; 2.2.2 passes too).
 TOLERANCE = {
     ("bf16", "learned"): (0.03, 0.005),
