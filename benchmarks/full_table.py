@@ -64,8 +64,8 @@ def main() -> None:
         choices=[64, 256],
         default=256,
         help="side the generated PNGs are stored at: 256 as the BAPPS archives store their 64x64 "
-        "patches (nearest neighbour; opened as the named `bapps` dataset, which loads them at "
-        "64 as the reference loader does), or 64 (opened by path, nothing resized)",
+        "patches (upscaled as --stored-resample says; opened as the named `bapps` dataset, which "
+        "loads them at 64 as the reference loader does), or 64 (opened by path, nothing resized)",
     )
     parser.add_argument(
         "--stored-resample",

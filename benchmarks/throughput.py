@@ -175,13 +175,13 @@ def main() -> None:
         f"compile {args.compile}, cuDNN TF32 {torch.backends.cudnn.allow_tf32}"
     )
     matmul, matmul_flops = _matmul(device)
+    sizes = {int(side) for side in args.sizes.split(",")}
     rows = []
     for trunk in args.trunks.split(","):
         net, name = NETS[trunk]
         ours = iqa_bench.create_metric(name, device=device)
         ours.check_inputs = False
         ours.use_channels_last()
-        sizes = {int(side) for side in args.sizes.split(",")}
         flops_per_image = {side: _trunk_flops_per_image(ours, side, device) for side in sizes}
         if args.compile:
             ours.compile_for_inference(args.compile)

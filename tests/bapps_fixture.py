@@ -101,11 +101,10 @@ def make_bapps_layout(
         )
 
     def save_png(path: Path, pixels: np.ndarray) -> None:
-        if stored_scale != 1 and stored_resample == "bicubic":
+        if stored_scale != 1:
             side = (pixels.shape[1] * stored_scale, pixels.shape[0] * stored_scale)
-            pixels = np.asarray(Image.fromarray(pixels).resize(side, STORED_RESAMPLE["bicubic"]))
-        else:
-            pixels = pixels.repeat(stored_scale, axis=0).repeat(stored_scale, axis=1)
+            resample = STORED_RESAMPLE[stored_resample]
+            pixels = np.asarray(Image.fromarray(pixels).resize(side, resample))
         write_png(path, pixels)
 
     for subset, count in (twoafc or {}).items():
