@@ -456,9 +456,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``iqa-bench`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .errors import IQABenchError
+
     try:
         return args.func(args)
-    except (ValueError, OSError) as exc:
+    except (IQABenchError, ValueError, OSError) as exc:
         print(f"iqa-bench: error: {exc}", file=sys.stderr)
         return 2
 
