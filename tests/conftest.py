@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,19 @@ def reference_dir() -> Path:
 def alex_weights() -> Path:
     """The real AlexNet trunk file that named ``lpips-alex*`` metrics load, or skip saying why."""
     return weights_file("alexnet-owt-7be5be79-features.pth")
+
+
+def require_tool(*names: str, install: str) -> str:
+    """Path of the first of ``names`` on PATH; else skip, or fail under CI, which installs them.
+
+    A check that skips in CI could never fail there, so ``.ci/run`` installs these tools and a
+    missing one is an error when ``CI`` is set.
+    """
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    message = f"{names[0]} not installed: {install}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (.ci/run installs it)")
+    pytest.skip(message)
