@@ -14,9 +14,7 @@ Example:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import cache
 
 import torch
@@ -24,63 +22,7 @@ import torchvision
 from torch import nn
 
 from .registry import Registry
-
-
-@dataclass(frozen=True)
-class TrunkWeights:
-    """Where a trunk's ImageNet weights come from.
-
-    Attributes:
-        stem: torchvision checkpoint stem, e.g. ``alexnet-owt-7be5be79``; its last part is the prefix
-            of the full checkpoint's SHA-256 (torch hub convention).
-        url: Download address of the full torchvision checkpoint.
-        features_sha256: SHA-256 of the features-only file, when known (else recorded on first use).
-        keep_prefix: Only state-dict keys starting with this are kept in the features-only file.
-    """
-
-    stem: str
-    url: str
-    features_sha256: str | None = None
-    keep_prefix: str = "features."
-
-    @property
-    def features_file(self) -> str:
-        """File name of the kept weights: ``<stem>-features.pth`` (as in ``../shared/weights``), or
-        torchvision's own ``<stem>.pth`` when the whole checkpoint is kept (``keep_prefix=""``)."""
-        return f"{self.stem}-features.pth" if self.keep_prefix else f"{self.stem}.pth"
-
-    @property
-    def checkpoint_sha256_prefix(self) -> str:
-        """Hex SHA-256 prefix promised by the checkpoint name ("" when the name promises none)."""
-        suffix = self.stem.rsplit("-", 1)[-1]
-        return suffix if re.fullmatch(r"[0-9a-f]{6,64}", suffix) else ""
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """A trunk that LPIPS-style metrics can tap.
-
-    Attributes:
-        name: Registry name (``alex``, ``vgg16``, ``squeezenet1_1``, ``torchvision:resnet18``).
-        build: Returns the network with random weights (no download).
-        taps: Module names whose outputs are the features, in forward order; empty when the
-            backbone declares none (zoo backbones), so a metric must give them.
-        weights: ImageNet weights source, or None for trunks used untrained.
-        lpips_name: Name of the trunk in the reference ``lpips`` package (for its linear weights).
-        mean, std: Input normalisation of [0, 1] RGB that the weights expect; None = ImageNet's
-            (for LPIPS v0.1 the reference ScalingLayer, which is the same mapping).
-        pretrained_state: For weights that do not come from a checkpoint URL (timm): returns
-            ``(state_dict, sha256)``; raises ``WeightsUnavailableError`` when unobtainable.
-    """
-
-    name: str
-    build: Callable[[], nn.Module]
-    taps: tuple[str, ...]
-    weights: TrunkWeights | None = None
-    lpips_name: str | None = None
-    mean: tuple[float, float, float] | None = None
-    std: tuple[float, float, float] | None = None
-    pretrained_state: Callable[[], tuple[dict[str, torch.Tensor], str]] | None = None
+from .trunk_spec import BackboneSpec, TrunkWeights
 
 
 class BackboneRegistry(Registry[BackboneSpec]):
@@ -398,3 +340,44 @@ def min_input_size(backbone: str, taps: tuple[str, ...] | None = None) -> int:
         else:
             lo = mid + 1
     return lo
+
+
+def describe_backbone(
+    name: str, size: int = 224, depth: int = 2
+) -> list[tuple[str, str, tuple[int, ...] | None]]:
+    """Modules of a backbone with their output shapes, to choose taps; a dry run on meta tensors.
+
+    Args:
+        name: Registered or zoo backbone name, e.g. ``torchvision:resnet18``.
+        size: Side of the square dry-run input.
+        depth: Modules up to this many name parts (``layer1`` is 1, ``layer1.0`` is 2).
+
+    Returns:
+        ``(module name, class name, output shape or None)`` in registration order.
+
+    Example:
+        >>> describe_backbone("torchvision:resnet18", depth=1)[4]
+        ('layer1', 'Sequential', (1, 64, 56, 56))
+    """
+    spec = BACKBONES.get(name)
+    with torch.device("meta"):
+        model = spec.build().eval()
+    shapes: dict[str, tuple[int, ...]] = {}
+    handles = []
+    modules = [(n, m) for n, m in model.named_modules() if n and n.count(".") < depth]
+    for module_name, module in modules:
+
+        def hook(mod, args, output, key=module_name):
+            if isinstance(output, torch.Tensor):
+                shapes[key] = tuple(output.shape)
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(torch.empty(1, 3, size, size, device="meta"))
+    except Exception:  # a head that needs real values: the shapes seen so far still help
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [(n, type(m).__name__, shapes.get(n)) for n, m in modules]

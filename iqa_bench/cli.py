@@ -230,7 +230,7 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
             "(with timm installed); `iqa-bench backbones torchvision:resnet18` lists its modules."
         )
         return 0
-    from .zoo import describe_backbone
+    from .backbones import describe_backbone
 
     rows = describe_backbone(args.name, size=args.size, depth=args.depth)
     width = max((len(r[0]) for r in rows), default=6)

@@ -23,3 +23,10 @@ class InputError(IQABenchError, ValueError):
 
 class RunDirBusyError(IQABenchError, RuntimeError):
     """Another process is writing the same run directory."""
+
+
+class WeightsUnavailableError(IQABenchError, FileNotFoundError):
+    """Weights could not be found locally nor downloaded; the message says where to put them.
+
+    Under ``--metrics all`` the runner skips such a metric with this message as the reason.
+    """

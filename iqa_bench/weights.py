@@ -26,16 +26,13 @@ from pathlib import Path
 
 import torch
 
-from .backbones import TrunkWeights
 from .download import DownloadError, download_file
+from .errors import WeightsUnavailableError
+from .trunk_spec import TrunkWeights
 
 WEIGHTS_ENV = "IQA_BENCH_WEIGHTS"
 CACHE_ENV = "IQA_BENCH_CACHE"
 OFFLINE_ENV = "IQA_BENCH_OFFLINE"
-
-
-class WeightsUnavailableError(FileNotFoundError):
-    """Weights could not be found locally nor downloaded; the message says where to put them."""
 
 
 # A download that failed once in this process is not retried for every metric sharing the trunk.

@@ -28,8 +28,9 @@ import torch
 import torchvision
 from torch import nn
 
-from .backbones import BackboneSpec, TrunkWeights
+from .errors import WeightsUnavailableError
 from .registry import suggest
+from .trunk_spec import BackboneSpec, TrunkWeights
 
 ZOOS = ("torchvision", "timm")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -122,8 +123,6 @@ def _build_timm(model: str) -> nn.Module:
 
 def _timm_state(model: str) -> tuple[dict[str, torch.Tensor], str]:
     """Pretrained timm weights (fetched by timm) and the SHA-256 of their tensors."""
-    from .weights import WeightsUnavailableError
-
     timm = _import_timm()
     try:
         net = timm.create_model(model, pretrained=True)
@@ -169,46 +168,3 @@ def _timm_spec(name: str, model: str) -> BackboneSpec:
         std=std,
         pretrained_state=partial(_timm_state, model),
     )
-
-
-def describe_backbone(
-    name: str, size: int = 224, depth: int = 2
-) -> list[tuple[str, str, tuple[int, ...] | None]]:
-    """Modules of a backbone with their output shapes, to choose taps; a dry run on meta tensors.
-
-    Args:
-        name: Registered or zoo backbone name, e.g. ``torchvision:resnet18``.
-        size: Side of the square dry-run input.
-        depth: Modules up to this many name parts (``layer1`` is 1, ``layer1.0`` is 2).
-
-    Returns:
-        ``(module name, class name, output shape or None)`` in registration order.
-
-    Example:
-        >>> describe_backbone("torchvision:resnet18", depth=1)[4]
-        ('layer1', 'Sequential', (1, 64, 56, 56))
-    """
-    from .backbones import BACKBONES
-
-    spec = BACKBONES.get(name)
-    with torch.device("meta"):
-        model = spec.build().eval()
-    shapes: dict[str, tuple[int, ...]] = {}
-    handles = []
-    modules = [(n, m) for n, m in model.named_modules() if n and n.count(".") < depth]
-    for module_name, module in modules:
-
-        def hook(mod, args, output, key=module_name):
-            if isinstance(output, torch.Tensor):
-                shapes[key] = tuple(output.shape)
-
-        handles.append(module.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(torch.empty(1, 3, size, size, device="meta"))
-    except Exception:  # a head that needs real values: the shapes seen so far still help
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
-    return [(n, type(m).__name__, shapes.get(n)) for n, m in modules]

@@ -15,6 +15,7 @@ from iqa_bench.backbones import (
     BackboneSpec,
     TappedTrunk,
     TrunkWeights,
+    describe_backbone,
     min_input_size,
 )
 from iqa_bench.cli import main
@@ -22,7 +23,7 @@ from iqa_bench.config import MetricCard, load_metric_card_file, unregister_metri
 from iqa_bench.metrics import create_metric
 from iqa_bench.metrics.factory import build_metric
 from iqa_bench.weights import WeightsUnavailableError
-from iqa_bench.zoo import describe_backbone, resolve_zoo_backbone, state_digest
+from iqa_bench.zoo import resolve_zoo_backbone, state_digest
 
 R18_TAPS = ["layer1", "layer2", "layer3", "layer4"]
 HAS_TIMM = importlib.util.find_spec("timm") is not None
