@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -87,6 +88,87 @@ def _fingerprint(config: TrainLinConfig, trunk_hash: str | None, ids: list[str])
 
 # IEEE float32 trunk features on CUDA, as `iqa-bench run --dtype fp32` scores them (PyTorch's
 # default would run the convolutions in TF32).
+@dataclass
+class _TrainingData:
+    """What training reads: the dataset, the feature metric, cached features and held-out data."""
+
+    ds: Any
+    metric: Any
+    channels: list[int]
+    samples: list
+    feats: TripletFeatures | None
+    ids: list[str]
+    val_ds: Any = None
+    val: TripletFeatures | None = None
+
+
+def _load_training_data(
+    config: TrainLinConfig, device: torch.device, progress: bool, log: Callable[[str], None]
+) -> _TrainingData:
+    """Open the train (and held-out) split, build the frozen trunk and its triplet features."""
+    root = Path(config.data_root) if config.data_root else None
+    ds = open_dataset(config.dataset, data_root=root, split=config.split, progress=progress)
+    metric = feature_metric(config.backbone, config.taps, config.version, config.pretrained, device)
+    samples = ds.samples("2afc") if "2afc" in ds.tasks() else []
+    feats = None
+    if config.features != "none":
+        feats = triplet_features(
+            metric,
+            ds,
+            mode=config.features,
+            cache_root=config.cache_dir,
+            batch_size=config.feature_batch_size,
+            workers=config.workers,
+            resize=config.resize,
+            progress=progress,
+            log=log,
+        )
+    elif not samples:
+        raise ValueError(f"dataset {ds.name!r} split {ds.split!r} has no 2AFC triplets.")
+    ids = feats.sample_ids if feats else [s.sample_id for s in samples]
+    data = _TrainingData(ds, metric, metric.trunk.channels(), samples, feats, ids)
+    if config.val_split:
+        data.val_ds = open_dataset(config.dataset, data_root=root, split=config.val_split)
+        val_mode = "disk" if config.features == "disk" else "memory"
+        data.val = triplet_features(
+            metric,
+            data.val_ds,
+            val_mode,
+            config.cache_dir,
+            config.feature_batch_size,
+            config.workers,
+            config.resize,
+            progress,
+            log,
+        )
+    return data
+
+
+def _restore(
+    trainer: LinTrainer,
+    outputs: TrainOutputs,
+    fingerprint: str,
+    resume: bool,
+    log: Callable[[str], None],
+) -> tuple[list[dict], int]:
+    """The history so far and the first epoch to train: from the newest checkpoint under
+    ``resume`` (same settings and data required), else from scratch (old checkpoints removed)."""
+    latest = outputs.latest_checkpoint() if resume else None
+    if latest is None:
+        if not resume and clear_checkpoints(outputs):
+            log(f"starting over: removed earlier checkpoints in {outputs.checkpoints}")
+        return [], 1
+    state = load_checkpoint(latest[1])
+    if state.get("fingerprint") != fingerprint:
+        raise ValueError(
+            f"resume: {latest[1]} was written with other settings, trunk or data; rerun "
+            "without --resume to start over (its checkpoints are then replaced)."
+        )
+    trainer.load_state_dict(state["trainer"])
+    log(f"resuming after epoch {latest[0]} from {latest[1]}")
+    return list(state["history"]), latest[0] + 1
+
+
 @cuda_float32_precision("fp32")
 def train_lin(
     config: TrainLinConfig,
@@ -114,104 +196,100 @@ def train_lin(
         WeightsUnavailableError: Pretrained trunk weights not obtainable.
     """
     log = log or (lambda msg: print(f"iqa-bench: {msg}", file=sys.stderr))
-    t_start = time.perf_counter()
+    timings = {"start": time.perf_counter()}
     outputs = TrainOutputs.at(out)
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    root = Path(config.data_root) if config.data_root else None
-    ds = open_dataset(config.dataset, data_root=root, split=config.split, progress=progress)
-    metric = feature_metric(config.backbone, config.taps, config.version, config.pretrained, device)
-    channels = metric.trunk.channels()
-    samples = ds.samples("2afc") if "2afc" in ds.tasks() else []
-    feats = None
-    if config.features != "none":
-        feats = triplet_features(
-            metric,
-            ds,
-            mode=config.features,
-            cache_root=config.cache_dir,
-            batch_size=config.feature_batch_size,
-            workers=config.workers,
-            resize=config.resize,
-            progress=progress,
-            log=log,
-        )
-    elif not samples:
-        raise ValueError(f"dataset {ds.name!r} split {ds.split!r} has no 2AFC triplets.")
-    ids = feats.sample_ids if feats else [s.sample_id for s in samples]
-    val = None
-    if config.val_split:
-        val_ds = open_dataset(config.dataset, data_root=root, split=config.val_split)
-        val_mode = "disk" if config.features == "disk" else "memory"
-        val = triplet_features(
-            metric,
-            val_ds,
-            val_mode,
-            config.cache_dir,
-            config.feature_batch_size,
-            config.workers,
-            config.resize,
-            progress,
-            log,
-        )
-    features_s = time.perf_counter() - t_start
-
+    data = _load_training_data(config, device, progress, log)
+    timings["features_s"] = time.perf_counter() - timings["start"]
     trainer = LinTrainer(
-        channels, config.lr, config.beta1, config.chn_mid, config.init, config.seed, device
+        data.channels, config.lr, config.beta1, config.chn_mid, config.init, config.seed, device
     )
-    fingerprint = _fingerprint(config, metric.weight_hashes.get("trunk"), ids)
-    history: list[dict] = []
-    start = 1
-    latest = outputs.latest_checkpoint() if resume else None
-    if latest is not None:
-        state = load_checkpoint(latest[1])
-        if state.get("fingerprint") != fingerprint:
-            raise ValueError(
-                f"resume: {latest[1]} was written with other settings, trunk or data; rerun "
-                "without --resume to start over (its checkpoints are then replaced)."
-            )
-        trainer.load_state_dict(state["trainer"])
-        history = list(state["history"])
-        start = latest[0] + 1
-        log(f"resuming after epoch {latest[0]} from {latest[1]}")
-    elif not resume and clear_checkpoints(outputs):
-        log(f"starting over: removed earlier checkpoints in {outputs.checkpoints}")
+    fingerprint = _fingerprint(config, data.metric.weight_hashes.get("trunk"), data.ids)
+    history, start = _restore(trainer, outputs, fingerprint, resume, log)
     if config.features != "none" and not config.dropout:
         log(f"note: {DEVIATION_NO_DROPOUT}")
-
-    val_t = _as_tensors(val, device) if val is not None else None
+    val_t = _as_tensors(data.val, device) if data.val is not None else None
     val_baseline = None
     if val_t is not None:
-        val_baseline = _twoafc(*val_t, torch.ones(sum(channels), device=device))
-    data_t = _as_tensors(feats, device) if feats is not None else None
-    h_all = np.array([s.h for s in samples], dtype=np.float32) if feats is None else None
+        val_baseline = _twoafc(*val_t, torch.ones(sum(data.channels), device=device))
+    timings["train"] = time.perf_counter()
+    checkpoint = lambda epoch, state: save_checkpoint(
+        outputs, epoch, {"epoch": epoch, "fingerprint": fingerprint, **state}
+    )
+    _train(config, data, trainer, device, _Epochs(start, history, val_t, progress, log, checkpoint))
+    save_weights(outputs, trainer.head.lin_state())
+    manifest = _train_manifest(config, data, outputs, device, fingerprint, history, val_baseline)
+    manifest["timings"] = {
+        "features_s": round(timings["features_s"], 3),
+        "train_s": round(time.perf_counter() - timings["train"], 3),
+        "total_s": round(time.perf_counter() - timings["start"], 3),
+    }
+    save_manifest(outputs, manifest)
+    save_card(outputs, manifest)
+    log(f"weights: {outputs.weights} (manifest {outputs.manifest.name}, card {outputs.card.name})")
+    return TrainResult(outputs, manifest, trainer.head.layer_weights())
+
+
+@dataclass
+class _Epochs:
+    """Where the epochs start and what they report to."""
+
+    start: int
+    history: list[dict]
+    val_t: tuple[torch.Tensor, ...] | None
+    progress: bool
+    log: Callable[[str], None]
+    checkpoint: Callable[[int, dict], object]
+
+
+def _train(
+    config: TrainLinConfig,
+    data: _TrainingData,
+    trainer: LinTrainer,
+    device: torch.device,
+    epochs: _Epochs,
+) -> None:
+    """Run the epochs on cached features (single-threaded on CPU) or on fresh trunk passes."""
+    data_t = _as_tensors(data.feats, device) if data.feats is not None else None
+    h_all = np.array([s.h for s in data.samples], dtype=np.float32) if data.feats is None else None
 
     def make_batches(order: np.ndarray, epoch: int):
-        return _batches(config, order, data_t, samples, h_all, metric, device, epoch, ds.load_size)
+        return _batches(
+            config,
+            order,
+            data_t,
+            data.samples,
+            h_all,
+            data.metric,
+            device,
+            epoch,
+            data.ds.load_size,
+        )
 
-    t_train = time.perf_counter()
     threads = torch.get_num_threads()
-    if device.type == "cpu" and feats is not None:
+    if device.type == "cpu" and data.feats is not None:
         torch.set_num_threads(1)  # steps are tiny: threads cost more than they save
     try:
         _run_epochs(
             config,
             trainer,
             make_batches,
-            len(ids),
-            start,
-            history,
-            val_t,
-            progress,
-            log,
-            checkpoint=lambda epoch, state: save_checkpoint(
-                outputs, epoch, {"epoch": epoch, "fingerprint": fingerprint, **state}
-            ),
+            len(data.ids),
+            epochs.start,
+            epochs.history,
+            epochs.val_t,
+            epochs.progress,
+            epochs.log,
+            checkpoint=epochs.checkpoint,
         )
     finally:
         torch.set_num_threads(threads)
 
-    save_weights(outputs, trainer.head.lin_state())
-    manifest = {
+
+def _train_manifest(config, data, outputs, device, fingerprint, history, val_baseline) -> dict:
+    """The manifest of a finished training (timings are added by the caller)."""
+    feats, metric = data.feats, data.metric
+    return {
         "schema": 1,
         "created": now_iso(),
         "name": outputs.name,
@@ -228,11 +306,11 @@ def train_lin(
             "pretrained": config.pretrained,
             "weights_sha256": metric.weight_hashes.get("trunk"),
             "normalisation": metric.embedding_key[3],
-            "channels": channels,
+            "channels": data.channels,
         },
-        "dataset": _dataset_info(ds, ids),
-        "val": _dataset_info(val_ds, val.sample_ids) | {"baseline_2afc": val_baseline}
-        if val is not None
+        "dataset": _dataset_info(data.ds, data.ids),
+        "val": _dataset_info(data.val_ds, data.val.sample_ids) | {"baseline_2afc": val_baseline}
+        if data.val is not None
         else None,
         "hyperparameters": config.hyperparameters(),
         "features": {
@@ -246,16 +324,7 @@ def train_lin(
         "deviations": [] if config.features == "none" or config.dropout else [DEVIATION_NO_DROPOUT],
         "fingerprint": fingerprint,
         "history": history,
-        "timings": {
-            "features_s": round(features_s, 3),
-            "train_s": round(time.perf_counter() - t_train, 3),
-            "total_s": round(time.perf_counter() - t_start, 3),
-        },
     }
-    save_manifest(outputs, manifest)
-    save_card(outputs, manifest)
-    log(f"weights: {outputs.weights} (manifest {outputs.manifest.name}, card {outputs.card.name})")
-    return TrainResult(outputs, manifest, trainer.head.layer_weights())
 
 
 def _dataset_info(ds, ids: list[str]) -> dict:
