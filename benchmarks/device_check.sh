@@ -20,7 +20,7 @@
 # With the machine's start (1-2 min) that is at most about 13 minutes. PARTS defaults to all
 # four in that order. Logs land in $OUT (or ./device-out): env.txt, full_table.log,
 # throughput.log, pytest_gpu.log, throughput_compile.log. Copy the figures, with the device named,
-# into README "Performance".
+# into docs/PERFORMANCE.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/device-out}"
