@@ -26,10 +26,9 @@ from typing import Any, TypeVar
 import yaml
 
 from .registry import suggest
+from .settings import cards_dir
 
 C = TypeVar("C")
-
-CARDS_ENV = "IQA_BENCH_CARDS"
 
 
 def _check_type(value: Any, annotation: Any, where: str) -> Any:
@@ -164,9 +163,9 @@ class DatasetCard:
 
 def cards_root() -> Path:
     """Folder holding ``metrics/`` and ``datasets/`` cards (``IQA_BENCH_CARDS`` overrides)."""
-    env = os.environ.get(CARDS_ENV)
-    if env:
-        return Path(env)
+    override = cards_dir()
+    if override is not None:
+        return override
     packaged = Path(__file__).parent / "_cards"
     if packaged.is_dir():
         return packaged

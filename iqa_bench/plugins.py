@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
-PLUGINS_ENV = "IQA_BENCH_PLUGINS"
+from .settings import plugin_refs_from_env
 
 _LOADED: dict[str, ModuleType] = {}
 
@@ -71,8 +71,7 @@ def load_plugin(ref: str) -> ModuleType:
 
 def plugin_refs(extra: Iterable[str] = ()) -> list[str]:
     """Plugins named in ``IQA_BENCH_PLUGINS`` followed by ``extra``, without duplicates."""
-    env = os.environ.get(PLUGINS_ENV, "")
-    refs = [r.strip() for part in env.split(os.pathsep) for r in part.split(",") if r.strip()]
+    refs = plugin_refs_from_env()
     out: list[str] = []
     for ref in [*refs, *extra]:
         if ref not in out:

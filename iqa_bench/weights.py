@@ -28,25 +28,11 @@ import torch
 
 from .download import DownloadError, download_file
 from .errors import WeightsUnavailableError
+from .settings import OFFLINE_ENV, WEIGHTS_ENV, cache_dir, offline, weights_dir
 from .trunk_spec import TrunkWeights
-
-WEIGHTS_ENV = "IQA_BENCH_WEIGHTS"
-CACHE_ENV = "IQA_BENCH_CACHE"
-OFFLINE_ENV = "IQA_BENCH_OFFLINE"
-
 
 # A download that failed once in this process is not retried for every metric sharing the trunk.
 _FAILED_DOWNLOADS: dict[str, str] = {}
-
-
-def cache_dir() -> Path:
-    """Root of the iqa-bench cache (``$IQA_BENCH_CACHE`` or ``~/.cache/iqa-bench``)."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "iqa-bench")
-
-
-def offline() -> bool:
-    """True when ``IQA_BENCH_OFFLINE`` forbids downloads."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @cache
@@ -101,8 +87,8 @@ def trunk_weights_path(weights: TrunkWeights, download: bool = True, progress: b
         WeightsUnavailableError: Nothing local and the download is forbidden or failed; the message
             names the file, the URL and the environment variable.
     """
-    local_dir = os.environ.get(WEIGHTS_ENV)
-    candidates = [Path(local_dir) / weights.features_file] if local_dir else []
+    local_dir = weights_dir()
+    candidates = [local_dir / weights.features_file] if local_dir else []
     cached = cache_dir() / "weights" / weights.features_file
     candidates.append(cached)
     for path in candidates:

@@ -40,7 +40,7 @@ from ..config import MetricCard
 from ..metrics import LPIPS
 from ..metrics.factory import build_metric
 from ..runner.batches import decoded_batches, to_device
-from ..weights import cache_dir
+from ..settings import cache_dir
 
 FEATURES_FORMAT = 1
 

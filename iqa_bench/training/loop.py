@@ -27,7 +27,8 @@ from ..datasets import open_dataset
 from ..runner.batches import decoded_batches, to_device
 from ..runner.provenance import environment_info, now_iso, package_info
 from ..runner.task_run import cuda_float32_precision
-from ..weights import cache_dir, sha256_file
+from ..settings import cache_dir
+from ..weights import sha256_file
 from .config import TrainLinConfig
 from .features import TripletFeatures, batch_means, feature_metric, triplet_features
 from .model import LinTrainer, learning_rate
