@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..images import read_image_uint8
 from ..tasks import task_spec
 
@@ -37,15 +38,42 @@ class DecodedBatch:
     decode_cpu_s: float = 0.0
 
 
-def _decode_sample(sample, fields: Sequence[str], skip_bad: bool, load_size: int | None = None):
+def _decode_sample(
+    sample, fields: Sequence[str], skip_bad: bool, load_size: int | None = None
+) -> tuple[list[np.ndarray] | None, tuple[str, str] | None]:
+    """(images, None), or under ``skip_bad`` (None, (bad file, reason)); otherwise it raises.
+
+    Every problem of one sample's files, unequal sizes included, is the sample's own: with
+    ``skip_bad`` it is recorded and the run goes on.
+    """
+    path = getattr(sample, fields[0])
     try:
-        return [read_image_uint8(getattr(sample, f), load_size) for f in fields], None
+        images = []
+        for field in fields:
+            path = getattr(sample, field)
+            images.append(read_image_uint8(path, load_size))
+        odd = [f for f, image in zip(fields, images) if image.shape != images[0].shape]
+        if odd:
+            path = getattr(sample, odd[0])
+            raise _size_error(sample, fields, images)
     except (ValueError, FileNotFoundError) as exc:
         if not skip_bad:
-            raise ValueError(
-                f"sample {sample.sample_id}: {exc} (use --skip-bad to record and go on)"
+            raise InputError(
+                f"sample {sample.sample_id}: {exc} (use --skip-bad to record it and go on)"
             ) from exc
-        return None, str(exc)
+        return None, (str(path), str(exc))
+    return images, None
+
+
+def _size_error(sample, fields: Sequence[str], images: Sequence[np.ndarray]) -> InputError:
+    sizes = ", ".join(
+        f"{field} {getattr(sample, field)} {image.shape[1]}x{image.shape[0]}"
+        for field, image in zip(fields, images)
+    )
+    return InputError(
+        f"images differ in size ({sizes}); every image of a sample must have the same "
+        "width x height, so replace the odd one."
+    )
 
 
 def decoded_batches(
@@ -81,29 +109,17 @@ def decoded_batches(
             if next_chunk < len(chunks):
                 futures.append(pool.submit(decode_chunk, chunks[next_chunk]))
                 next_chunk += 1
-            for i, batch in enumerate(_group_by_size(decoded, fields, samples)):
+            for i, batch in enumerate(_group_by_size(decoded, fields)):
                 batch.decode_cpu_s = cpu_s if i == 0 else 0.0
                 yield batch
 
 
-def _group_by_size(decoded, fields, samples) -> Iterator[DecodedBatch]:
-    failed = [
-        (p, str(getattr(samples[p], fields[0])), reason)
-        for p, imgs, reason in decoded
-        if imgs is None
-    ]
+def _group_by_size(decoded, fields) -> Iterator[DecodedBatch]:
+    failed = [(p, *failure) for p, imgs, failure in decoded if imgs is None]
     groups: dict[tuple, list] = {}
     for p, imgs, _ in decoded:
-        if imgs is None:
-            continue
-        shapes = tuple(i.shape for i in imgs)
-        if len(set(shapes)) != 1:
-            paths = ", ".join(str(getattr(samples[p], f)) for f in fields)
-            raise ValueError(
-                f"sample {samples[p].sample_id}: images differ in size {shapes} ({paths}); "
-                "every image of a sample must have the same size."
-            )
-        groups.setdefault(shapes[0], []).append((p, imgs))
+        if imgs is not None:  # _decode_sample made sure a sample's images share one size
+            groups.setdefault(imgs[0].shape, []).append((p, imgs))
     if not groups:
         yield DecodedBatch([], {}, failed)
         return
