@@ -12,6 +12,7 @@ takes the same path (values may differ from an all-NCHW pass in the last float32
 channels-last already does).
 
 Example:
+    >>> import torchvision
     >>> trunk = torchvision.models.alexnet().features.eval().requires_grad_(False)
     >>> adapt_conv_layouts(trunk.to(memory_format=torch.channels_last))  # conv1-conv5
     5
