@@ -10,12 +10,14 @@ Each reads the files exactly as their authors distribute them (after extraction)
   ``images/IXX.png``. Despite its name the ``dmos`` column is a degradation-category rating from
   1 (very annoying) to 5 (imperceptible): higher = better quality.
 - ``csiq``: ``csiq.DMOS.xlsx`` (sheet ``all_by_image``; columns ``image, dst_type, dst_lev,
-  dmos``) or a CSV export of that sheet named ``csiq_dmos.csv``; ``src_imgs/<image>.png`` and
+  dmos``), a comma- or tab-separated export of that sheet (``csiq_dmos.csv``, ...), or the
+  derived list ``csiq_label.txt``; ``src_imgs/<image>.png`` and
   ``dst_imgs/<type>/<image>.<TYPE>.<level>.png``. DMOS 0-1, higher = worse.
 - ``live``: ``refnames_all.mat``, ``dmos_realigned.mat`` (``dmos_new``, ``orgs``; or ``dmos.mat``
   with ``dmos``, ``orgs``), folders ``jp2k`` (227 images), ``jpeg`` (233), ``wn``, ``gblur``,
-  ``fastfading`` (174 each) holding ``img<k>.bmp``, and ``refimgs/``. DMOS about 0-100, higher =
-  worse; entries flagged in ``orgs`` are the references themselves and are left out.
+  ``fastfading`` (174 each) holding ``img<k>.bmp``, and ``refimgs/``. Realigned DMOS, higher =
+  worse, on a nominal 0-100 scale with values from -2.64 to 111.78 (kept as published); entries
+  flagged in ``orgs`` are the references themselves and are left out.
 
 Example:
     >>> ds = open_dataset("kadid10k")
