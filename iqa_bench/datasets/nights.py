@@ -183,7 +183,14 @@ class NIGHTSDataset(Dataset):
             )
         has_flag = "is_imagenet" in (reader.fieldnames or ())
         records = []
+        width = len(reader.fieldnames or ())
         for row in reader:
+            if None in row or None in row.values():  # DictReader's marks of extra/missing fields
+                fields = width + len(row.get(None) or ()) - sum(v is None for v in row.values())
+                raise InputError(
+                    f"{path}: line {reader.line_num} has {fields} fields, the header has {width}; "
+                    "quote fields that contain commas."
+                )
             split = (row.get("split") or "").strip()
             if split == self.split:
                 records.append((reader.line_num, row))
