@@ -196,7 +196,7 @@ def test_truncated_judgment_file_raises_naming_the_file(small_bapps: Path) -> No
 
 def test_corrupt_judgment_file_raises_naming_the_file(small_bapps: Path) -> None:
     (small_bapps / "2afc/val/cnn/judge/000000.npy").write_bytes(b"not numpy")
-    with pytest.raises(ValueError, match=r"cnn/judge/000000.npy: unreadable judgment file"):
+    with pytest.raises(ValueError, match=r"cnn/judge/000000.npy: judgment file is not a NumPy"):
         open_dataset(small_bapps)
 
 

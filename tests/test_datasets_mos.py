@@ -371,3 +371,17 @@ def test_compressed_rar_without_a_tool_names_the_tools_and_manual_route(
     assert all(tool in text for tool in RAR_TOOLS)
     assert f"extract {archive} by hand" in text and str(tmp_path / "dest") in text
     assert not (tmp_path / "dest").exists()
+
+
+def test_live_realigned_dmos_range_is_stated_plainly_in_docs_card_and_docstring() -> None:
+    from iqa_bench.datasets import mos_public
+
+    repo = Path(__file__).resolve().parent.parent
+    texts = {
+        "docs/DATASETS.md": (repo / "docs" / "DATASETS.md").read_text(),
+        "live card": dataset_cards()["live"].description,
+        "adapter docstring": " ".join((mos_public.__doc__ or "").split()),
+    }
+    for where, text in texts.items():
+        assert "-2.64 to 111.78" in text, where
+        assert "slightly" not in text and "about 0-100" not in text, where

@@ -10,6 +10,7 @@ import pytest
 
 from iqa_bench.config import dataset_cards
 from iqa_bench.datasets import NIGHTSDataset, TwoAFCSample, open_dataset
+from iqa_bench.errors import InputError
 from tests.mos_fixture import NightsRow, make_nights
 
 ROWS = (
@@ -111,3 +112,18 @@ def test_nights_is_scored_like_bapps_with_the_human_ceiling(
         expected = twoafc_scores(data["d0"], data["d1"], h, subset)
     assert two.row("l2").avg.score == pytest.approx(100 * expected.mean)
     assert two.human.avg.score == pytest.approx(100 * human_ceiling(h, subset).mean)
+
+
+@pytest.mark.parametrize(("cut", "fields"), [(-1, 9), (1, 11)])
+def test_row_with_too_few_or_too_many_fields_names_the_line(
+    nights_root: Path, cut: int, fields: int
+) -> None:
+    csv = nights_root / "nights" / "data.csv"
+    lines = csv.read_text().splitlines()
+    cells = lines[2].split(",")
+    lines[2] = ",".join(cells[:cut] if cut < 0 else cells + ["extra"])
+    csv.write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        InputError, match=rf"data.csv: line 3 has {fields} fields, the header has 10"
+    ):
+        open_dataset(nights_root, split="test")

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..config import DatasetCard, dataset_cards, load_dataset_card
+from ..errors import InputError
 from ..registry import suggest
 from . import base
 from .bapps import BAPPSDataset, read_judgment
@@ -127,13 +128,13 @@ def open_dataset(
     if not path.exists():
         if _looks_like_path(text):
             raise FileNotFoundError(f"dataset path {path} does not exist; check the path.")
-        raise ValueError(
+        raise InputError(
             f"unknown dataset {text!r}.{suggest(text, list(cards))} Available: "
             f"{', '.join(sorted(cards)) or '(none)'}; or pass a path to a BAPPS-layout folder or "
             "a folder CSV."
         )
     if download:
-        raise ValueError(
+        raise InputError(
             f"download=True needs a dataset card name, not the path {path}; drop download or use "
             f"one of {', '.join(sorted(cards))}."
         )
@@ -141,7 +142,7 @@ def open_dataset(
         adapter = DATASETS.get(name)
         if adapter.is_layout(path):
             return adapter(path, card=None, split=split, skip_bad=skip_bad)
-    raise ValueError(
+    raise InputError(
         f"{path} is neither a BAPPS-layout folder (with 2afc/ or jnd/ inside) nor a folder "
         "dataset (a .csv file, or a folder with 2afc.csv and/or jnd.csv), nor an extracted "
         "TID2013/KADID-10k/CSIQ/LIVE/NIGHTS folder or a MOS CSV (columns ref,dist,mos|dmos)."

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..config import DatasetCard
 from ..download import parse_archive_specs
+from ..errors import InputError
 from .base import (
     DATA_ENV,
     DATASETS,
@@ -51,11 +52,28 @@ TWOAFC_ROLES = (("ref", ".png"), ("p0", ".png"), ("p1", ".png"), ("judge", ".npy
 JND_ROLES = (("p0", ".png"), ("p1", ".png"), ("same", ".npy"))
 
 
-_NPY_V1_MAGIC = b"\x93NUMPY\x01\x00"
+_NPY_MAGIC = b"\x93NUMPY"
+_NPY_V1_MAGIC = _NPY_MAGIC + b"\x01\x00"
 # The header numpy writes for a C-order one-dimensional array, padded with spaces to a newline.
 _NPY_1D_HEADER = re.compile(
     rb"\{'descr': '([<>|=]?[a-z]\d+)', 'fortran_order': False, 'shape': \((\d+),\), \} *\n"
 )
+
+
+def _not_npy_reason(data: bytes) -> str:
+    """Why ``data`` (a file's first bytes) is not a ``.npy`` file, and what to do about it."""
+    if not data:
+        what = "the file is empty (0 bytes)"
+    else:
+        text = data.lstrip()[:1] in (b"<", b"{") or data.lstrip()[:5].isascii()
+        what = f"it starts with {data[:24]!r}" + (
+            ", which is text (e.g. an HTML error page saved in place of the file)" if text else ""
+        )
+    return (
+        f"not a NumPy array file ({what}; .npy files start with b'\\x93NUMPY'). Re-download "
+        "the archive that held it (for a named dataset: `iqa-bench download <name> --force`) "
+        "and extract it again"
+    )
 
 
 def read_small_npy(path: Path | str) -> np.ndarray:
@@ -64,7 +82,12 @@ def read_small_npy(path: Path | str) -> np.ndarray:
     ``np.load`` parses every header with ``ast.literal_eval``, about 130 us a file; BAPPS val has
     46k judgment files and train 150k+, so opening a dataset spent seconds there. Headers numpy
     writes for such arrays are matched directly (about 20 us); any other file (other versions,
-    shapes, Fortran order, object dtypes, damaged files) goes through ``np.load`` unchanged.
+    shapes, Fortran order, object dtypes, damaged files) goes through ``np.load`` unchanged;
+    pickles are never loaded.
+
+    Raises:
+        InputError: When the file does not start with the ``.npy`` signature (an HTML error page
+            saved under the name, an empty file), naming the file and how to re-download it.
 
     Example:
         >>> read_small_npy("dataset/2afc/val/cnn/judge/000000.npy")
@@ -72,6 +95,9 @@ def read_small_npy(path: Path | str) -> np.ndarray:
     """
     with open(path, "rb") as f:
         data = f.read(1025)  # judgment files are ~136 bytes; anything longer goes to np.load
+    if not data.startswith(_NPY_MAGIC):
+        # np.load would try pickle and suggest allow_pickle=True: wrong advice, never taken here.
+        raise InputError(f"{path}: {_not_npy_reason(data)}")
     if data.startswith(_NPY_V1_MAGIC) and len(data) <= 1024:
         start = 10 + int.from_bytes(data[8:10], "little")
         header = _NPY_1D_HEADER.fullmatch(data, 10, start)
@@ -87,6 +113,8 @@ def _judgment_or_reason(path: Path) -> tuple[float, str]:
     """The judgment in ``path`` and ``""``, or ``nan`` and what is wrong with the file."""
     try:
         array = read_small_npy(path)
+    except InputError as exc:
+        return math.nan, f"judgment file is {str(exc).removeprefix(f'{path}: ')}"
     except (OSError, ValueError, EOFError) as exc:
         return math.nan, f"unreadable judgment file ({exc})"
     # The reference loaders reshape whatever they load to (1, 1, 1): any one-number array will do.
@@ -105,7 +133,8 @@ def read_judgment(path: Path) -> float:
     """Read a BAPPS judgment ``.npy`` (one number in [0, 1], normally shape (1,)) as a float.
 
     Raises:
-        ValueError: Naming the file, if it is unreadable, has another shape, is NaN or out of range.
+        InputError: Naming the file, if it is unreadable, not a ``.npy`` file, has another shape,
+            is NaN or out of range.
 
     Example:
         >>> read_judgment(Path("dataset/2afc/val/cnn/judge/000000.npy"))
@@ -113,7 +142,7 @@ def read_judgment(path: Path) -> float:
     """
     value, reason = _judgment_or_reason(Path(path))
     if reason:
-        raise ValueError(f"{path}: {reason}.")
+        raise InputError(f"{path}: {reason}.")
     return value
 
 
@@ -186,7 +215,7 @@ class BAPPSDataset(Dataset):
 
     def _load(self) -> dict[str, list[Sample]]:
         if not self.split or "/" in self.split or self.split.startswith("."):
-            raise ValueError(
+            raise InputError(
                 f"split {self.split!r} must be a folder name such as 'val' or 'train'."
             )
         twoafc_dir = self.root / "2afc" / self.split
@@ -208,22 +237,37 @@ class BAPPSDataset(Dataset):
     def _scan_task(
         self, task_dir: Path, split: str, roles: tuple[tuple[str, str], ...], task: str
     ) -> list[Sample]:
-        names = [e.name for e in os.scandir(task_dir) if e.is_dir() and not e.name.startswith(".")]
+        names = []
+        for entry in sorted(os.scandir(task_dir), key=lambda e: e.name):
+            if entry.name.startswith("."):
+                continue  # hidden OS litter (.DS_Store) is not data
+            if entry.is_dir():
+                names.append(entry.name)
+            else:  # not a subset folder: whatever it holds is not read, so say so
+                self._reject(
+                    f"{split}/{entry.name}",
+                    Path(entry.path),
+                    f"unexpected file beside the subset folders of {task_dir}",
+                    task,
+                    "",
+                )
         if not names:
-            raise ValueError(f"{task_dir}: no subset folders; expected {task_dir}/<subset>/...")
+            raise InputError(f"{task_dir}: no subset folders; expected {task_dir}/<subset>/...")
         known = PAPER_ORDER["jnd"] if task == "jnd" else PAPER_ORDER.get(split, ())
         # A generator may record its own order (synthetic: the card's order of families).
         recorded = (read_marker(self.root) or {}).get("subset_order", {}).get(f"{task}/{split}")
         known = tuple(recorded) if isinstance(recorded, list) else known
         samples: list[Sample] = []
         for subset in subset_order(names, known):
-            samples.extend(self._scan_subset(task_dir / subset, split, subset, roles))
+            samples.extend(self._scan_subset(task_dir / subset, split, subset, roles, task))
         return samples
 
-    def _list_role(self, folder: Path, role: str, suffix: str, id_prefix: str) -> dict[str, str]:
+    def _list_role(
+        self, folder: Path, role: str, suffix: str, id_prefix: str, task: str, subset: str
+    ) -> dict[str, str]:
         role_dir = folder / role
         if not role_dir.is_dir():
-            raise ValueError(
+            raise InputError(
                 f"{folder}: missing folder {role}/; expected files like {role_dir}/000000{suffix}."
             )
         files: dict[str, str] = {}  # paths stay strings until a sample keeps them (Path() is slow)
@@ -233,20 +277,38 @@ class BAPPSDataset(Dataset):
             stem, ext = os.path.splitext(entry.name)
             if ext.lower() != suffix or not entry.is_file():
                 self._reject(
-                    f"{id_prefix}/{stem}", Path(entry.path), f"unexpected entry, expected *{suffix}"
+                    f"{id_prefix}/{stem}",
+                    Path(entry.path),
+                    f"unexpected entry, expected *{suffix}",
+                    task,
+                    subset,
                 )
                 continue
             files[stem] = entry.path
         return files
 
     def _scan_subset(
-        self, folder: Path, split: str, subset: str, roles: tuple[tuple[str, str], ...]
+        self, folder: Path, split: str, subset: str, roles: tuple[tuple[str, str], ...], task: str
     ) -> list[Sample]:
         id_prefix = f"{split}/{subset}"
-        listing = {role: self._list_role(folder, role, suffix, id_prefix) for role, suffix in roles}
+        names = {role for role, _ in roles}
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if not entry.name.startswith(".") and entry.name not in names:
+                self._reject(
+                    f"{id_prefix}/{entry.name}",
+                    Path(entry.path),
+                    f"unexpected entry in a subset folder, which holds only "
+                    f"{'/, '.join(r for r, _ in roles)}/",
+                    task,
+                    subset,
+                )
+        listing = {
+            role: self._list_role(folder, role, suffix, id_prefix, task, subset)
+            for role, suffix in roles
+        }
         stems = sorted(set().union(*listing.values()))
         if not stems:
-            self._reject(f"{id_prefix}/", folder, "subset folder holds no samples")
+            self._reject(f"{id_prefix}/", folder, "subset folder holds no samples", task, subset)
         samples: list[Sample] = []
         for stem in stems:
             sample_id = f"{id_prefix}/{stem}"
@@ -259,12 +321,14 @@ class BAPPSDataset(Dataset):
                     folder / role / f"{stem}{suffix}",
                     f"file stems differ across {', '.join(r for r, _ in roles)} in {folder}: "
                     f"{stem!r} is missing from {role}/ but present in {', '.join(present)}/",
+                    task,
+                    subset,
                 )
                 continue
             label_role = roles[-1][0]
             label, reason = _judgment_or_reason(listing[label_role][stem])
             if reason:
-                self._reject(sample_id, Path(listing[label_role][stem]), reason)
+                self._reject(sample_id, Path(listing[label_role][stem]), reason, task, subset)
                 continue
             files = {role: Path(listing[role][stem]) for role, _ in roles[:-1]}
             if label_role == "judge":

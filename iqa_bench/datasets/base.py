@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 
 from ..config import DatasetCard
 from ..download import fetch_archives, parse_archive_specs
+from ..errors import InputError
 from ..registry import Registry
 
 TASKS = ("2afc", "jnd", "mos")
@@ -104,15 +106,27 @@ Sample = TwoAFCSample | JNDSample | MOSSample
 class BadSample:
     """A sample excluded because ``skip_bad=True`` was given (otherwise it raises).
 
+    The runner writes ``asdict(bad_sample)`` into the manifest, and the reports count the
+    exclusions per task and subset from ``task`` and ``subset``.
+
     Attributes:
         sample_id: The id the sample would have had.
         path: The offending file (judgment, image or CSV).
         reason: What is wrong with it.
+        task: The task the sample belongs to: ``"2afc"``, ``"jnd"`` or ``"mos"``.
+        subset: The subset the sample would have had (``cnn``, a distortion type, ...), or ``""``
+            when it cannot be known (e.g. a stray file beside the subset folders).
     """
 
     sample_id: str
     path: Path
     reason: str
+    task: str
+    subset: str
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"BadSample.task {self.task!r} must be one of {', '.join(TASKS)}.")
 
 
 def data_root(explicit: Path | str | None = None) -> Path:
@@ -135,23 +149,80 @@ def data_root(explicit: Path | str | None = None) -> Path:
 def read_marker(root: Path) -> dict | None:
     """The ``GENERATED.json`` marker of a dataset folder, or ``None`` if absent or invalid."""
     try:
-        marker = json.loads((Path(root) / MARKER_NAME).read_text())
-    except (OSError, json.JSONDecodeError):
+        marker = json.loads((Path(root) / MARKER_NAME).read_bytes().decode("utf-8"))
+    except (OSError, ValueError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         return None
     return marker if isinstance(marker, dict) else None
+
+
+# Byte-order marks that say the encoding for certain (the Unicode standard, section 23.8);
+# UTF-16 with a BOM is what Excel writes for "Unicode Text" (tab-separated) exports.
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(data: bytes, path: Path) -> str:
+    """Text of a score or study file: UTF-8 (with or without a BOM), or UTF-16 with a BOM.
+
+    Other encodings (Latin-1, Windows-1252, ...) cannot be told apart reliably (every byte
+    sequence is valid Latin-1), so they are refused with the place of the first bad byte.
+
+    Raises:
+        InputError: Naming the file, the line and byte offset of the first undecodable byte and
+            how to re-save the file as UTF-8.
+
+    Example:
+        >>> decode_text("ref,dist".encode("utf-16"), Path("s.csv"))
+        'ref,dist'
+    """
+    encoding = next((enc for bom, enc in _BOMS if data.startswith(bom)), "utf-8")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"{path}: line {line} (byte offset {exc.start}, value 0x{data[exc.start]:02x}) is not "
+            f"valid {encoding.upper()} text; the file was probably saved as "
+            "Latin-1/Windows-1252. Re-save it as UTF-8 (spreadsheets: 'CSV UTF-8'; or "
+            f"`iconv -f WINDOWS-1252 -t UTF-8 {path.name} > fixed.csv`)."
+        ) from None
+
+
+def read_text(path: Path) -> str:
+    """:func:`decode_text` of a whole file (``OSError`` propagates, naming the file)."""
+    return decode_text(Path(path).read_bytes(), Path(path))
 
 
 def read_csv_header(path: Path) -> list[str]:
     """The stripped column names of a CSV file's first row (``[]`` if unreadable or empty).
 
+    Only the first line is decoded, so a file whose later rows are not UTF-8 is still recognised
+    by its header (and then refused with the line of the bad byte when it is read).
+
     Example:
-        >>> read_csv_header(Path("study/2afc.csv"))
+        >>> read_csv_header(Path("study/2afc.csv"))  # doctest: +SKIP
         ['ref', 'p0', 'p1', 'h']
     """
     try:
-        with Path(path).open(newline="", encoding="utf-8-sig") as fh:
-            return [c.strip() for c in next(csv.reader(fh), [])]
-    except (OSError, UnicodeDecodeError, csv.Error):
+        with Path(path).open("rb") as fh:
+            head = fh.read(65536)
+    except OSError:
+        return []
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        # Only the first line matters; a code unit cut at the end of the chunk must not.
+        text = head.decode("utf-16", errors="replace")
+    else:
+        try:
+            text = decode_text(head.split(b"\n", 1)[0], Path(path))
+        except InputError:
+            return []
+    lines = text.splitlines()
+    try:
+        return [c.strip() for c in next(csv.reader(lines[:1]), [])]
+    except csv.Error:
         return []
 
 
@@ -180,7 +251,7 @@ def card_params(card: DatasetCard | None, defaults: dict[str, Any], adapter: str
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         where = f"dataset card {card.name!r}" if card is not None else adapter
-        raise ValueError(
+        raise InputError(
             f"{where}: unknown params key {unknown[0]!r}; the {adapter} adapter takes "
             f"{', '.join(defaults)}."
         )
@@ -248,9 +319,9 @@ class Dataset(ABC):
 
     def _task_samples(self, task: str) -> tuple[Sample, ...]:
         if task not in TASKS:
-            raise ValueError(f"task {task!r} is unknown; use one of {', '.join(TASKS)}.")
+            raise InputError(f"task {task!r} is unknown; use one of {', '.join(TASKS)}.")
         if task not in self._samples:
-            raise ValueError(
+            raise InputError(
                 f"dataset {self.name!r} ({self.root}) has no {task!r} samples; it has: "
                 f"{', '.join(self.tasks()) or '(none)'}."
             )
@@ -270,12 +341,24 @@ class Dataset(ABC):
         return tuple(dict.fromkeys(s.subset for s in self._task_samples(task)))
 
     def _reject(
-        self, sample_id: str, path: Path, reason: str, error: type[Exception] = ValueError
+        self,
+        sample_id: str,
+        path: Path,
+        reason: str,
+        task: str,
+        subset: str,
+        error: type[Exception] = InputError,
     ) -> None:
-        """Record a bad sample under ``skip_bad``, else raise ``error`` naming the file."""
+        """Record a bad sample under ``skip_bad``, else raise ``error`` naming the file.
+
+        Every sample an adapter leaves out goes through here, so none is dropped silently.
+        """
         if not self.skip_bad:
-            raise error(f"{path}: {reason}. Fix or remove it, or pass skip_bad=True to skip it.")
-        self.bad_samples.append(BadSample(sample_id, Path(path), reason))
+            raise error(
+                f"{path}: {reason}. Fix or remove it, or pass skip_bad=True (--skip-bad) to leave "
+                "it out and list it in the manifest's bad_samples."
+            )
+        self.bad_samples.append(BadSample(sample_id, Path(path), reason, task, subset))
 
     @classmethod
     def is_layout(cls, path: Path) -> bool:
@@ -303,7 +386,7 @@ class Dataset(ABC):
             DownloadError: On network failures.
         """
         if not card.download:
-            raise ValueError(
+            raise InputError(
                 f"dataset {card.name!r} has no 'download' entries in its card; put its files in "
                 f"{root} by hand."
             )

@@ -20,11 +20,13 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
 from ..config import DatasetCard
-from .base import DATASETS, Dataset, JNDSample, Sample, TwoAFCSample, read_csv_header
+from ..errors import InputError
+from .base import DATASETS, Dataset, JNDSample, Sample, TwoAFCSample, read_csv_header, read_text
 
 #: Required then optional columns per task.
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -40,13 +42,13 @@ def _infer_task(columns: list[str], path: Path) -> str:
     says_2afc = "h" in columns or "ref" in columns
     says_jnd = "same" in columns
     if says_2afc == says_jnd:
-        raise ValueError(
+        raise InputError(
             f"{path}: cannot tell the task from the header {','.join(columns)}; use ref,p0,p1,h "
             "for 2AFC or p0,p1,same for JND (optional columns: subset, id)."
         )
     task = "2afc" if says_2afc else "jnd"
     if path.stem in TASKS and path.stem != task:
-        raise ValueError(f"{path}: the file is named {path.name} but its columns are {task} ones.")
+        raise InputError(f"{path}: the file is named {path.name} but its columns are {task} ones.")
     required, optional = COLUMNS[task]
     missing = [c for c in required if c not in columns]
     unknown = [c for c in columns if c not in required + optional]
@@ -54,7 +56,7 @@ def _infer_task(columns: list[str], path: Path) -> str:
         problem = f"missing column {missing[0]!r}" if missing else f"unexpected columns {unknown}"
         if not missing and not unknown:
             problem = "a repeated column name"
-        raise ValueError(
+        raise InputError(
             f"{path}: line 1 (header) has {problem}; {task} CSVs have columns "
             f"{','.join(required)} plus optional {','.join(optional)}."
         )
@@ -75,7 +77,8 @@ class FolderDataset(Dataset):
     Raises:
         FileNotFoundError: When no CSV is found, or an image file is missing (naming it and the
             CSV line).
-        ValueError: On a bad header, or a bad value (naming the CSV file and the line number).
+        InputError: On a bad header, a file that is not UTF-8 text, or a bad value (naming the
+            CSV file and the line number).
 
     Example:
         >>> FolderDataset(Path("study/jnd.csv")).subsets("jnd")
@@ -111,7 +114,7 @@ class FolderDataset(Dataset):
 
     def _load(self) -> dict[str, list[Sample]]:
         if self.split != "val":
-            raise ValueError(
+            raise InputError(
                 f"split {self.split!r}: folder datasets have no splits; use split='val' (default)."
             )
         loaded: dict[str, list[Sample]] = {}
@@ -129,10 +132,11 @@ class FolderDataset(Dataset):
         return JNDSample(sample_id, subset, images["p0"], images["p1"], label)
 
     def _image(
-        self, text: str, column: str, where: str, sample_id: str, csv_path: Path
+        self, text: str, column: str, where: str, sample: tuple[str, str, str], csv_path: Path
     ) -> Path | None:
+        sample_id, task, subset = sample
         if not text:
-            self._reject(sample_id, csv_path, f"{where}: column {column!r} is empty")
+            self._reject(sample_id, csv_path, f"{where}: column {column!r} is empty", task, subset)
             return None
         image = Path(text).expanduser()
         image = image if image.is_absolute() else csv_path.parent / image
@@ -141,58 +145,67 @@ class FolderDataset(Dataset):
                 sample_id,
                 image,
                 f"image file missing (column {column!r}, {where} of {csv_path})",
+                task,
+                subset,
                 error=FileNotFoundError,
             )
             return None
         return image
 
-    def _fraction(self, text: str, column: str, where: str, sample_id: str, path: Path) -> float:
+    def _fraction(
+        self, text: str, column: str, where: str, sample: tuple[str, str, str], path: Path
+    ) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
         if math.isnan(value) or not 0.0 <= value <= 1.0:
             self._reject(
-                sample_id, path, f"{where}: {column} = {text!r} is not a fraction in [0, 1]"
+                sample[0],
+                path,
+                f"{where}: {column} = {text!r} is not a fraction in [0, 1]",
+                *sample[1:],
             )
             return math.nan
         return value
 
     def _read_csv(self, path: Path) -> tuple[str, list[Sample]]:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if not header:
-                raise ValueError(f"{path}: the file is empty; it needs a header row and data rows.")
-            columns = [c.strip() for c in header]
-            task = _infer_task(columns, path)
-            rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+        reader = csv.reader(io.StringIO(read_text(path), newline=""))
+        header = next(reader, None)
+        if not header:
+            raise InputError(f"{path}: the file is empty; it needs a header row and data rows.")
+        columns = [c.strip() for c in header]
+        task = _infer_task(columns, path)
+        # Blank lines (a spreadsheet's trailing rows) hold no sample, so skipping them drops none.
+        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
         if not rows:
-            raise ValueError(f"{path}: no data rows after the header.")
+            raise InputError(f"{path}: no data rows after the header.")
         by_subset: dict[str, list[Sample]] = {}
         first_line: dict[str, int] = {}
         for line, cells in rows:
             where = f"line {line}"
             if len(cells) != len(columns):
-                raise ValueError(
+                raise InputError(
                     f"{path}: {where} has {len(cells)} fields, the header has {len(columns)}."
                 )
             row = dict(zip(columns, (cell.strip() for cell in cells), strict=True))
             subset = row.get("subset") or DEFAULT_SUBSET
             sample_id = f"{path.stem}/{subset}/{row.get('id') or f'{line:06d}'}"
             if sample_id in first_line:
-                raise ValueError(
+                raise InputError(
                     f"{path}: {where} repeats sample id {sample_id!r} of line "
                     f"{first_line[sample_id]}; ids must be unique within a subset."
                 )
             first_line[sample_id] = line
             label_column = "h" if task == "2afc" else "same"
-            label = self._fraction(row[label_column], label_column, where, sample_id, path)
+            label = self._fraction(
+                row[label_column], label_column, where, (sample_id, task, subset), path
+            )
             if math.isnan(label):
                 continue  # recorded under skip_bad (otherwise it raised)
             images: dict[str, Path] = {}
             for column in ("ref", "p0", "p1") if task == "2afc" else ("p0", "p1"):
-                image = self._image(row[column], column, where, sample_id, path)
+                image = self._image(row[column], column, where, (sample_id, task, subset), path)
                 if image is None:
                     break  # one bad sample is recorded once, with its first problem
                 images[column] = image

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 from ..config import DatasetCard
 from ..download import DownloadError, parse_archive_specs
+from ..errors import InputError
 from .base import DATA_ENV, Dataset, MOSSample, Sample, subset_order
 from .base import card_params as merge_card_params
 
@@ -165,7 +166,7 @@ class MOSDataset(Dataset):
         skip_bad: bool = False,
     ) -> None:
         if split not in NO_SPLIT:
-            raise ValueError(
+            raise InputError(
                 f"split {split!r}: MOS datasets have no splits (every image is scored); use "
                 "split='val' (the default) or 'all'."
             )
@@ -195,7 +196,7 @@ class MOSDataset(Dataset):
         params = merge_card_params(card, params, cls.adapter)
         where = f"dataset card {card.name!r}" if card is not None else cls.adapter
         if not isinstance(params["higher_is_better"], bool):
-            raise ValueError(
+            raise InputError(
                 f"{where}: params.higher_is_better must be true (MOS: higher = better) or false "
                 f"(DMOS: higher = worse), got {params['higher_is_better']!r}."
             )
@@ -206,12 +207,12 @@ class MOSDataset(Dataset):
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in rng)
             or not rng[0] < rng[1]
         ):
-            raise ValueError(f"{where}: params.score_range must be [low, high] with low < high.")
+            raise InputError(f"{where}: params.score_range must be [low, high] with low < high.")
         types = params["distortion_types"]
         if cls.default_types and (
             not isinstance(types, list | tuple) or len(types) != len(cls.default_types)
         ):
-            raise ValueError(
+            raise InputError(
                 f"{where}: params.distortion_types must list {len(cls.default_types)} names, "
                 f"one per distortion type in the dataset's numbering order."
             )
@@ -319,14 +320,14 @@ class MOSDataset(Dataset):
         seen: dict[str, str] = {}
         for row in self._rows(home):
             if row.sample_id in seen:
-                raise ValueError(
+                raise InputError(
                     f"{row.where}: sample {row.sample_id!r} repeats {seen[row.sample_id]}; every "
                     "distorted image must be listed once."
                 )
             seen[row.sample_id] = row.where
             if not math.isfinite(row.score):
                 reason = f"{row.unit} {row.line}: score {row.score!r} is not a finite number"
-                self._reject(row.sample_id, row.source, reason)
+                self._reject(row.sample_id, row.source, reason, "mos", row.subset)
                 continue
             missing = next((p for p in (row.ref, row.dist) if not p.is_file()), None)
             if missing is not None:
@@ -335,6 +336,8 @@ class MOSDataset(Dataset):
                     missing,
                     f"image file missing ({row.where}; expected layout: "
                     f"{self.layout.format(home=home)})",
+                    "mos",
+                    row.subset,
                     error=FileNotFoundError,
                 )
                 continue
@@ -342,6 +345,6 @@ class MOSDataset(Dataset):
                 MOSSample(row.sample_id, row.subset, row.ref, row.dist, row.score, row.level)
             )
         if not by_subset and not self.bad_samples:
-            raise ValueError(f"{home}: the score file lists no images.")
+            raise InputError(f"{home}: the score file lists no images.")
         order = subset_order(by_subset, self._subset_names())
         return {"mos": [s for subset in order for s in by_subset[subset]]}

@@ -28,12 +28,14 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import Any, ClassVar
 
 from ..config import DatasetCard
-from .base import DATASETS, read_csv_header
+from ..errors import InputError
+from .base import DATASETS, read_csv_header, read_text
 from .mos import MOSDataset, MOSRow
 
 __all__ = ["MOSFolderDataset"]
@@ -107,7 +109,7 @@ class MOSFolderDataset(MOSDataset):
         elif unknown or len(set(header)) != len(header):
             problem = f"unexpected or repeated columns {unknown or header}"
         if problem:
-            raise ValueError(
+            raise InputError(
                 f"{path}: line 1 (header) {','.join(header)!r}: {problem}. MOS CSVs have columns "
                 f"ref,dist,<mos|dmos|score> plus optional {','.join(OPTIONAL)}."
             )
@@ -124,13 +126,13 @@ class MOSFolderDataset(MOSDataset):
         implied = SCORE_COLUMNS[column]
         given = self.params["higher_is_better"] if self._card_direction else None
         if implied is None and given is None:
-            raise ValueError(
+            raise InputError(
                 f"{self._csv}: the score column 'score' has no direction; rename it to mos "
                 "(higher = better) or dmos (higher = worse), or open it through a dataset card "
                 "with params.higher_is_better."
             )
         if implied is not None and given is not None and implied != given:
-            raise ValueError(
+            raise InputError(
                 f"{self._csv}: column {column!r} means higher_is_better={implied}, but the card "
                 f"says {given}; rename the column to 'score' or fix the card."
             )
@@ -140,39 +142,38 @@ class MOSFolderDataset(MOSDataset):
         column, higher = self._score_column()
         self.mos_higher_is_better = higher
         path, rows = self._csv, []
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            next(reader)
-            for cells in reader:
-                line = reader.line_num
-                if not any(c.strip() for c in cells):
-                    continue
-                if len(cells) != len(self._header):
-                    raise ValueError(
-                        f"{path}: line {line} has {len(cells)} fields, the header has "
-                        f"{len(self._header)}."
-                    )
-                row = dict(zip(self._header, (c.strip() for c in cells), strict=True))
-                subset = row.get("type") or "all"
-                level = row.get("level") or ""
-                if level and not level.lstrip("-").isdigit():
-                    raise ValueError(f"{path}: line {line}: level {level!r} is not an integer.")
-                try:
-                    score = float(row[column])
-                except ValueError:
-                    score = math.nan
-                rows.append(
-                    MOSRow(
-                        sample_id=f"{path.stem}/{subset}/{row.get('id') or f'{line:06d}'}",
-                        subset=subset,
-                        ref=self._image(row["ref"]),
-                        dist=self._image(row["dist"]),
-                        score=score,
-                        level=int(level) if level else None,
-                        source=path,
-                        line=line,
-                    )
+        reader = csv.reader(io.StringIO(read_text(path), newline=""))
+        next(reader)
+        for cells in reader:
+            line = reader.line_num
+            if not any(c.strip() for c in cells):
+                continue  # a blank line holds no sample
+            if len(cells) != len(self._header):
+                raise InputError(
+                    f"{path}: line {line} has {len(cells)} fields, the header has "
+                    f"{len(self._header)}."
                 )
+            row = dict(zip(self._header, (c.strip() for c in cells), strict=True))
+            subset = row.get("type") or "all"
+            level = row.get("level") or ""
+            if level and not level.lstrip("-").isdigit():
+                raise InputError(f"{path}: line {line}: level {level!r} is not an integer.")
+            try:
+                score = float(row[column])
+            except ValueError:
+                score = math.nan
+            rows.append(
+                MOSRow(
+                    sample_id=f"{path.stem}/{subset}/{row.get('id') or f'{line:06d}'}",
+                    subset=subset,
+                    ref=self._image(row["ref"]),
+                    dist=self._image(row["dist"]),
+                    score=score,
+                    level=int(level) if level else None,
+                    source=path,
+                    line=line,
+                )
+            )
         scores = [r.score for r in rows if math.isfinite(r.score)]
         if not self.params["score_range"] and scores and min(scores) < max(scores):
             self.mos_range = (min(scores), max(scores))

@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from pathlib import Path
@@ -41,6 +42,7 @@ from typing import Any
 
 from ..config import DatasetCard
 from ..download import DownloadError, parse_archive_specs
+from ..errors import InputError
 from .base import (
     DATA_ENV,
     DATASETS,
@@ -49,6 +51,7 @@ from .base import (
     TwoAFCSample,
     card_params,
     read_csv_header,
+    read_text,
 )
 
 __all__ = ["NIGHTSDataset"]
@@ -58,6 +61,14 @@ SPLITS = ("train", "val", "test")
 DEFAULT_MIN_VOTES = 6
 _TRUE = {"true", "1", "yes", "t"}
 _FALSE = {"false", "0", "no", "f"}
+
+
+def _subset(row: dict[str, str], has_flag: bool) -> str:
+    """``imagenet``/``no-imagenet`` from ``is_imagenet``, ``all`` without it, ``""`` if unclear."""
+    if not has_flag:
+        return "all"
+    flag = (row.get("is_imagenet") or "").strip().lower()
+    return "imagenet" if flag in _TRUE else "no-imagenet" if flag in _FALSE else ""
 
 
 @DATASETS.register("nights")
@@ -93,7 +104,7 @@ class NIGHTSDataset(Dataset):
         self.min_votes = int(params["min_votes"])
         self.dropped_low_votes = 0
         if split not in SPLITS:
-            raise ValueError(f"split {split!r}: NIGHTS has the splits {', '.join(SPLITS)}.")
+            raise InputError(f"split {split!r}: NIGHTS has the splits {', '.join(SPLITS)}.")
         super().__init__(root, card=card, split=split, skip_bad=skip_bad)
 
     @classmethod
@@ -158,6 +169,42 @@ class NIGHTSDataset(Dataset):
             return math.nan, f"line {line}: left_vote + right_vote is 0, so no judgment exists"
         return right / (left + right), ""
 
+    def _split_rows(self, path: Path) -> tuple[list[tuple[int, dict[str, str]]], bool]:
+        """The rows of this split with their line numbers, and whether ``is_imagenet`` exists.
+
+        Rows of no known split are rejected: they would otherwise vanish from every run.
+        """
+        reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+        missing = [c for c in REQUIRED if c not in (reader.fieldnames or ())]
+        if missing:
+            raise InputError(
+                f"{path}: line 1 (header) lacks {missing}; NIGHTS' data.csv has columns "
+                f"{','.join(REQUIRED)} (plus votes, is_imagenet, prompt, ...)."
+            )
+        has_flag = "is_imagenet" in (reader.fieldnames or ())
+        records = []
+        width = len(reader.fieldnames or ())
+        for row in reader:
+            if None in row or None in row.values():  # DictReader's marks of extra/missing fields
+                fields = width + len(row.get(None) or ()) - sum(v is None for v in row.values())
+                raise InputError(
+                    f"{path}: line {reader.line_num} has {fields} fields, the header has {width}; "
+                    "quote fields that contain commas."
+                )
+            split = (row.get("split") or "").strip()
+            if split == self.split:
+                records.append((reader.line_num, row))
+            elif split not in SPLITS:
+                subset = _subset(row, has_flag)
+                self._reject(
+                    f"{split or '(none)'}/{subset or 'unknown'}/{row['id']}",
+                    path,
+                    f"line {reader.line_num}: split {split!r} is none of {', '.join(SPLITS)}",
+                    "2afc",
+                    subset,
+                )
+        return records, has_flag
+
     def _load(self) -> dict[str, list[Sample]]:
         home = self.locate(self.root)
         if home is None:
@@ -166,15 +213,7 @@ class NIGHTSDataset(Dataset):
                 f"{self.install_hint(self.root, self.card)}"
             )
         path = home / "data.csv"
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in REQUIRED if c not in (reader.fieldnames or ())]
-            if missing:
-                raise ValueError(
-                    f"{path}: line 1 (header) lacks {missing}; NIGHTS' data.csv has columns "
-                    f"{','.join(REQUIRED)} (plus votes, is_imagenet, prompt, ...)."
-                )
-            records = [(reader.line_num, r) for r in reader if (r.get("split") or "") == self.split]
+        records, has_flag = self._split_rows(path)
         by_subset: dict[str, list[TwoAFCSample]] = {}
         first_line: dict[str, int] = {}
         for line, row in records:
@@ -183,24 +222,26 @@ class NIGHTSDataset(Dataset):
                 try:
                     enough = float(votes) >= self.min_votes
                 except ValueError:
-                    raise ValueError(
+                    raise InputError(
                         f"{path}: line {line}: votes {votes!r} is not a number."
                     ) from None
                 if not enough:
                     self.dropped_low_votes += 1
                     continue
-            flag = (row.get("is_imagenet") or "").strip().lower()
-            subset = "imagenet" if flag in _TRUE else "no-imagenet" if flag in _FALSE else "all"
-            sample_id = f"{self.split}/{subset}/{row['id']}"
+            subset = _subset(row, has_flag)
+            sample_id = f"{self.split}/{subset or 'unknown'}/{row['id']}"
             if sample_id in first_line:
-                raise ValueError(
+                raise InputError(
                     f"{path}: line {line} repeats id {row['id']!r} of line {first_line[sample_id]}; "
                     "ids must be unique."
                 )
             first_line[sample_id] = line
             h, reason = self._votes(row, line, path)
+            if not subset:
+                flag = row.get("is_imagenet")
+                reason = f"line {line}: is_imagenet {flag!r} is neither true nor false"
             if reason:
-                self._reject(sample_id, path, reason)
+                self._reject(sample_id, path, reason, "2afc", subset)
                 continue
             files = [home / row[c] for c in ("ref_path", "left_path", "right_path")]
             absent = next((f for f in files if not f.is_file()), None)
@@ -209,12 +250,14 @@ class NIGHTSDataset(Dataset):
                     sample_id,
                     absent,
                     f"image file missing (line {line} of {path})",
+                    "2afc",
+                    subset,
                     error=FileNotFoundError,
                 )
                 continue
             by_subset.setdefault(subset, []).append(TwoAFCSample(sample_id, subset, *files, h))
         if not by_subset and not self.bad_samples:
-            raise ValueError(
+            raise InputError(
                 f"{path}: no triplets of split {self.split!r} with votes >= {self.min_votes}; "
                 f"the splits are {', '.join(SPLITS)}."
             )

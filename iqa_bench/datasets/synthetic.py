@@ -39,6 +39,7 @@ from PIL import Image
 from scipy import ndimage
 
 from ..config import DatasetCard
+from ..errors import InputError
 from ..images import write_png
 from ..registry import suggest
 from .bapps import BAPPSDataset
@@ -163,7 +164,7 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     merged = {**DEFAULT_PARAMS}
     for key, value in (params or {}).items():
         if key not in DEFAULT_PARAMS:
-            raise ValueError(
+            raise InputError(
                 f"synthetic dataset: unknown param {key!r}.{suggest(key, list(DEFAULT_PARAMS))} "
                 f"Allowed: {', '.join(DEFAULT_PARAMS)}."
             )
@@ -172,16 +173,16 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         if key.endswith("_subsets"):
             unknown = [v for v in value if v not in DISTORTIONS]
             if unknown or len(set(value)) != len(value):
-                raise ValueError(
+                raise InputError(
                     f"synthetic dataset: param {key!r} = {value!r} must list distinct families "
                     f"from {', '.join(DISTORTIONS)}."
                 )
         elif isinstance(value, bool) or not isinstance(value, int) or value < (key != "seed"):
-            raise ValueError(
+            raise InputError(
                 f"synthetic dataset: param {key!r} = {value!r} must be an integer >= 1."
             )
     if merged["patch_size"] < 16:
-        raise ValueError(f"synthetic dataset: patch_size {merged['patch_size']} must be >= 16.")
+        raise InputError(f"synthetic dataset: patch_size {merged['patch_size']} must be >= 16.")
     return merged
 
 
@@ -400,7 +401,7 @@ class SyntheticDataset(BAPPSDataset):
     ) -> Path:
         """Generate the data (nothing is downloaded); ``parts`` must be empty."""
         if parts:
-            raise ValueError(
+            raise InputError(
                 f"dataset {card.name!r} is generated, it has no download parts; drop {list(parts)}."
             )
         return generate_synthetic(Path(root), card.params, force=force)
