@@ -67,7 +67,7 @@ def test_decompression_bomb_is_skipped_with_skip_bad_and_named_without(
 def test_symbolic_link_loop_is_a_failed_sample_naming_the_link(
     bapps: tuple[Path, Path],
 ) -> None:
-    """At the decoder (the BAPPS adapter's folder listing sees the link first on a real run)."""
+    """At the decoder, for samples built by any adapter."""
     root, _ = bapps
     cnn = root / "2afc" / "val" / "cnn"
     loop = cnn / "p1" / "loop.png"
@@ -85,3 +85,17 @@ def test_symbolic_link_loop_is_a_failed_sample_naming_the_link(
         InputError, match=rf"sample val/cnn/000001: image file {loop} is a symbolic"
     ):
         list(decoded_batches(samples, [0, 1, 2], "2afc", 4, skip_bad=False))
+
+
+def test_symbolic_link_loop_in_a_bapps_folder_is_a_failed_sample_of_the_run(
+    bapps: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The adapter's folder listing lists the loop as the sample's file; decoding names it."""
+    root, bad = bapps
+    bad.unlink()
+    bad.symlink_to(bad)
+    with pytest.raises(InputError, match=rf"image file {bad} is a symbolic link loop"):
+        run_benchmark(str(root), ["l2"], tmp_path / "run", _opts(), log=lambda m: None)
+    failed, d1 = _run_skipping(root, tmp_path / "run2")
+    assert [(f["sample_id"], f["path"]) for f in failed] == [(BAD, str(bad))]
+    assert np.isnan(d1[2]) and np.isfinite(np.delete(d1, 2)).all()

@@ -34,6 +34,7 @@ from .base import (
     Sample,
     TwoAFCSample,
     card_params,
+    entry_is_file,
     read_marker,
     subset_order,
 )
@@ -275,7 +276,7 @@ class BAPPSDataset(Dataset):
             if entry.name.startswith("."):
                 continue  # hidden OS litter (.DS_Store) is not data
             stem, ext = os.path.splitext(entry.name)
-            if ext.lower() != suffix or not entry.is_file():
+            if ext.lower() != suffix or not entry_is_file(entry):
                 self._reject(
                     f"{id_prefix}/{stem}",
                     Path(entry.path),

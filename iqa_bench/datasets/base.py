@@ -404,3 +404,13 @@ class Dataset(ABC):
 
 #: Dataset adapter classes by name; a card's ``adapter`` field picks one.
 DATASETS: Registry[type[Dataset]] = Registry("dataset adapter")
+
+
+def entry_is_file(entry: os.DirEntry) -> bool:
+    """``entry.is_file()``, except that an entry that cannot be resolved (a symbolic link loop)
+    counts as a file, so that reading it fails as one sample naming the link (skippable with
+    ``skip_bad``) instead of failing the whole listing."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return True

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 from ..config import DatasetCard
 from ..download import DownloadError, parse_archive_specs
 from ..errors import InputError
-from .base import DATA_ENV, Dataset, MOSSample, Sample, subset_order
+from .base import DATA_ENV, Dataset, MOSSample, Sample, entry_is_file, subset_order
 from .base import card_params as merge_card_params
 
 __all__ = ["NO_SPLIT", "FileIndex", "MOSDataset", "MOSRow"]
@@ -109,7 +109,7 @@ class FileIndex:
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
             if entry.name.startswith("."):
                 continue
-            if entry.is_file():
+            if entry_is_file(entry):
                 yield Path(entry.path)
             elif recursive and entry.is_dir():
                 yield from FileIndex._walk(Path(entry.path), recursive)
