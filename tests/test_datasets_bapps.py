@@ -253,13 +253,16 @@ def test_named_dataset_opens_from_data_root_with_its_card(tmp_path: Path) -> Non
     assert ds.name == "bapps" and ds.version == ds.card.version and not ds.synthetic
 
 
-def test_data_root_prefers_argument_then_environment_then_home_cache(
+def test_data_root_prefers_argument_then_environment_then_the_cache_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(DATA_ENV, str(tmp_path / "env"))
     assert data_root(tmp_path / "arg") == tmp_path / "arg"
     assert data_root() == tmp_path / "env"
     monkeypatch.delenv(DATA_ENV)
+    monkeypatch.setenv("IQA_BENCH_CACHE", str(tmp_path / "cache"))
+    assert data_root() == tmp_path / "cache/data"
+    monkeypatch.delenv("IQA_BENCH_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert data_root() == tmp_path / "home/.cache/iqa-bench/data"
 

@@ -23,10 +23,10 @@ from pathlib import Path
 from ..config import DatasetCard, dataset_cards, load_dataset_card
 from ..errors import InputError
 from ..registry import suggest
+from ..settings import DATA_ENV
 from . import base
 from .bapps import BAPPSDataset, read_judgment
 from .base import (
-    DATA_ENV,
     DATASETS,
     MARKER_NAME,
     TASKS,

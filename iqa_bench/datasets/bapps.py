@@ -26,8 +26,8 @@ import numpy as np
 from ..config import DatasetCard
 from ..download import parse_archive_specs
 from ..errors import InputError
+from ..settings import DATA_ENV
 from .base import (
-    DATA_ENV,
     DATASETS,
     Dataset,
     JNDSample,

@@ -27,10 +27,9 @@ from ..config import DatasetCard
 from ..download import fetch_archives, parse_archive_specs
 from ..errors import InputError
 from ..registry import Registry
+from ..settings import data_dir
 
 TASKS = ("2afc", "jnd", "mos")
-DATA_ENV = "IQA_BENCH_DATA"
-DEFAULT_DATA_ROOT = "~/.cache/iqa-bench/data"
 #: Written by generators (``synthetic``) at the dataset root; its ``synthetic`` flag marks the
 #: judgments as constructed even when the folder is opened by path, without a card.
 MARKER_NAME = "GENERATED.json"
@@ -130,7 +129,7 @@ class BadSample:
 
 
 def data_root(explicit: Path | str | None = None) -> Path:
-    """The folder holding all datasets: ``explicit`` > ``$IQA_BENCH_DATA`` > ``~/.cache/...``.
+    """The folder holding all datasets: ``explicit`` > ``$IQA_BENCH_DATA`` > ``<cache root>/data``.
 
     Each dataset lives in ``<data root>/<card name>/``.
 
@@ -140,10 +139,7 @@ def data_root(explicit: Path | str | None = None) -> Path:
     """
     if explicit is not None and str(explicit) != "":
         return Path(explicit).expanduser()
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path(DEFAULT_DATA_ROOT).expanduser()
+    return data_dir()
 
 
 def read_marker(root: Path) -> dict | None:

@@ -34,7 +34,8 @@ from typing import Any, ClassVar
 from ..config import DatasetCard
 from ..download import DownloadError, parse_archive_specs
 from ..errors import InputError
-from .base import DATA_ENV, Dataset, MOSSample, Sample, entry_is_file, subset_order
+from ..settings import DATA_ENV
+from .base import Dataset, MOSSample, Sample, entry_is_file, subset_order
 from .base import card_params as merge_card_params
 
 __all__ = ["NO_SPLIT", "FileIndex", "MOSDataset", "MOSRow"]

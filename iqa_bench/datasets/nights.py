@@ -43,8 +43,8 @@ from typing import Any
 from ..config import DatasetCard
 from ..download import DownloadError, parse_archive_specs
 from ..errors import InputError
+from ..settings import DATA_ENV
 from .base import (
-    DATA_ENV,
     DATASETS,
     Dataset,
     Sample,
