@@ -26,6 +26,7 @@ from iqa_bench.download import (
     extract_archive,
     recorded_sha256,
 )
+from iqa_bench.errors import InputError
 from tests.bapps_fixture import make_bapps_layout
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, so a dropped transfer really is partial
@@ -41,6 +42,9 @@ class ServerState:
     drop_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent, once
     ignore_range: bool = False
     stall_seconds: float = 0.0
+    # path -> bytes sent without a Content-Length header before closing (a cut-short transfer
+    # the client cannot tell from a complete one)
+    cut_without_length: dict[str, int] = field(default_factory=dict)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -64,6 +68,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(200)
+        cut = state.cut_without_length.get(self.path)
+        if cut is not None:
+            self.end_headers()
+            self.wfile.write(body[:cut])
+            return
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
         payload = body[start:]
@@ -391,3 +400,46 @@ def test_archive_that_does_not_provide_the_declared_path_is_an_error(
     monkeypatch.setenv("IQA_BENCH_CARDS", str(_mini_card_root(tmp_path, base, "jnd/test")))
     with pytest.raises(ValueError, match=r"did not create .*jnd/test"):
         download_dataset("mini", tmp_path / "data", parts=["jnd"], progress=False)
+
+
+@pytest.mark.parametrize("failure", ["html_error_page", "cut_short_without_length"])
+def test_a_bad_download_records_no_hash_so_the_real_archive_is_accepted_later(
+    server: tuple[ServerState, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    state, base = server
+    source = make_bapps_layout(tmp_path / "src", None, {"cnn": 2})
+    good = _tar_folder(tmp_path / "jnd.tar.gz", source / "jnd", "jnd").read_bytes()
+    if failure == "html_error_page":
+        state.files["/jnd.tar.gz"] = b"<html><body>503 Service Unavailable</body></html>"
+    else:
+        state.files["/jnd.tar.gz"] = good
+        state.cut_without_length["/jnd.tar.gz"] = len(good) // 2
+    monkeypatch.setenv("IQA_BENCH_CARDS", str(_mini_card_root(tmp_path, base)))
+    data, root = tmp_path / "data", tmp_path / "data" / "mini"
+    archive = root / ".downloads" / "jnd.tar.gz"
+    with pytest.raises(ValueError) as info:
+        download_dataset("mini", data, parts=["jnd"], progress=False)
+    assert recorded_sha256(archive) is None  # the bad file's hash is not trusted
+    assert f"archive {archive}" in str(info.value) and "download it again" in str(info.value)
+    assert isinstance(info.value, InputError)
+    assert sorted(p.name for p in root.iterdir()) == [".downloads"]  # nothing (half) extracted
+    archive.unlink()  # what the message asks for
+    state.files["/jnd.tar.gz"] = good
+    state.cut_without_length.clear()
+    download_dataset("mini", data, parts=["jnd"], progress=False)
+    assert recorded_sha256(archive) == hashlib.sha256(good).hexdigest()
+    assert len(open_dataset("mini", data_root=data, split="val").samples("jnd")) == 2
+
+
+def test_archive_without_the_declared_path_leaves_nothing_installed_and_records_no_hash(
+    server: tuple[ServerState, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, base = server
+    source = make_bapps_layout(tmp_path / "src", None, {"cnn": 1})
+    state.files["/jnd.tar.gz"] = _tar_folder(tmp_path / "j.tgz", source / "jnd", "jnd").read_bytes()
+    monkeypatch.setenv("IQA_BENCH_CARDS", str(_mini_card_root(tmp_path, base, "jnd/test")))
+    root = tmp_path / "data" / "mini"
+    with pytest.raises(ValueError, match=r"did not create .*jnd/test.*was removed"):
+        download_dataset("mini", tmp_path / "data", parts=["jnd"], progress=False)
+    assert sorted(p.name for p in root.iterdir()) == [".downloads"]
+    assert recorded_sha256(root / ".downloads" / "jnd.tar.gz") is None
