@@ -532,3 +532,26 @@ def test_card_limits_apply_to_their_archive_and_the_caller_can_override_them(
     specs = parse_archive_specs(yaml.safe_load(card)["download"], "mini")
     assert fetch_archives(specs, root, ["jnd"], progress=False, max_members=100) == specs[:1]
     assert len(open_dataset(root).samples("jnd")) == 2
+
+
+def test_bapps_card_pins_published_hashes_that_a_download_is_checked_against(
+    server: tuple[ServerState, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, base = server
+    real = Path(__file__).resolve().parents[1] / "datasets" / "bapps.yaml"
+    text = real.read_text().replace(
+        "https://perceptual-similarity.s3.us-west-2.amazonaws.com/dataset", base
+    )
+    cards = tmp_path / "cards"
+    (cards / "metrics").mkdir(parents=True)
+    (cards / "datasets").mkdir()
+    (cards / "datasets" / "bapps.yaml").write_text(text)
+    monkeypatch.setenv("IQA_BENCH_CARDS", str(cards))
+    source = make_bapps_layout(tmp_path / "src", {"cnn": 1}, None)
+    impostor = _tar_folder(tmp_path / "v.tgz", source / "2afc" / "val", "val").read_bytes()
+    for name in ("twoafc_val.tar.gz", "twoafc_train.tar.gz"):
+        state.files[f"/{name}"] = impostor
+        part = "2afc-" + name.split("_")[1].split(".")[0]
+        with pytest.raises(ValueError, match=rf"SHA-256 mismatch for {base}/{name}.*\(published\)"):
+            download_dataset("bapps", tmp_path / "data", [part], progress=False)
+    assert not (tmp_path / "data" / "bapps" / "2afc").exists()
