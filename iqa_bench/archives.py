@@ -65,8 +65,14 @@ DEFAULT_MAX_BYTES = 16 * 2**30
 DEFAULT_MAX_MEMBERS = 1_000_000
 _CHUNK = 1 << 20
 # What the standard library raises for a damaged tar/zip (gzip.BadGzipFile is an OSError).
-_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, gzip.BadGzipFile)
-_DAMAGED += (lzma.LZMAError,)
+_DAMAGED = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    EOFError,
+    zlib.error,
+    gzip.BadGzipFile,
+    lzma.LZMAError,
+)
 
 
 class ArchiveError(InputError):
@@ -77,7 +83,7 @@ class ArchiveLimitError(ArchiveError):
     """An archive that expands beyond the byte or member limit; the message says how to raise it."""
 
 
-class _RarToolMissing(ValueError):
+class _RarToolMissing(InputError):
     """Raised by the RAR extractor when ``rarfile`` finds no tool for compressed members."""
 
 
@@ -327,7 +333,7 @@ def extract_archive(
             says how to raise them).
         ArchiveError: On an unsupported, unsafe, password-protected or damaged archive (the
             message names the archive and the member, and says to delete it and download again).
-        ValueError: When an entry exists and ``overwrite`` is false, or for a compressed RAR
+        InputError: When an entry exists and ``overwrite`` is false, or for a compressed RAR
             archive when no RAR tool is installed (the message names the tools and where to
             extract the archive by hand).
 
@@ -348,7 +354,7 @@ def extract_archive(
         try:
             extract(archive, staging, max_bytes, max_members)
         except _RarToolMissing as exc:
-            raise ValueError(
+            raise InputError(
                 f"{exc}; or extract {archive} by hand so that its top-level entries land in "
                 f"{dest_dir}."
             ) from exc.__cause__
@@ -362,7 +368,7 @@ def _move_into_place(archive: Path, staging: Path, dest_dir: Path, overwrite: bo
     entries = sorted(staging.iterdir())
     clashes = [dest_dir / e.name for e in entries if (dest_dir / e.name).exists()]
     if clashes and not overwrite:
-        raise ValueError(
+        raise InputError(
             f"extracting {archive}: {clashes[0]} already exists; delete it or pass "
             "overwrite=True to replace it."
         )

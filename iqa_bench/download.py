@@ -6,9 +6,9 @@ the first verified download records the observed hash in ``hashes.json`` beside 
 downloads are checked against it (trust on first use). For dataset archives (``fetch_archives``) the
 hash is recorded only once the archive has extracted and provided what its card promises, so an
 HTML error page or a transfer cut short never becomes the trusted hash. ``extract_archive`` (from
-:mod:`iqa_bench.archives`, re-exported here) unpacks tar/zip/RAR archives into a hidden sibling folder
-and renames the result into place, rejecting absolute paths, ``..``, links and archives over the
-size and member limits, so a half-extracted dataset is never visible.
+:mod:`iqa_bench.archives`, re-exported here) unpacks tar/zip/RAR archives into a hidden sibling
+folder and renames the result into place, rejecting absolute paths, ``..``, links and archives over
+the size and member limits, so a half-extracted dataset is never visible.
 
 Example:
     >>> digest = download_file("https://example.org/jnd.tar.gz", Path("cache/jnd.tar.gz"))
@@ -89,10 +89,10 @@ def _read_ledger(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads(ledger.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"hash ledger {ledger} is not valid JSON ({exc}); delete it.") from exc
+        raise InputError(f"hash ledger {ledger} is not valid JSON ({exc}); delete it.") from exc
     if isinstance(data, dict):
         return data
-    raise ValueError(f"hash ledger {ledger} must hold a JSON object, not {data!r}; delete it.")
+    raise InputError(f"hash ledger {ledger} must hold a JSON object, not {data!r}; delete it.")
 
 
 def recorded_sha256(dest: Path) -> str | None:
@@ -140,14 +140,14 @@ def _verify(
     if want_size is not None and size != want_size:
         if delete:
             path.unlink()
-        raise ValueError(
+        raise InputError(
             f"size mismatch for {url}: expected {want_size} bytes, got {size}; {fate}. Retry, or "
             "fix the expected size if the upstream file changed."
         )
     if want_hash is not None and digest != want_hash:
         if delete:
             path.unlink()
-        raise ValueError(
+        raise InputError(
             f"SHA-256 mismatch for {url}: expected {want_hash} ({origin}), got {digest}; {fate}. "
             "Retry; if the upstream file legitimately changed, remove its entry from "
             f"{path.parent / LEDGER_NAME} or update the published checksum."
@@ -257,8 +257,8 @@ def download_file(
         The SHA-256 hex digest of the verified file.
 
     Raises:
-        ValueError: On a bad URL scheme, or a size/hash mismatch (a downloaded bad file is deleted;
-            a file already at ``dest`` is left for you to inspect).
+        ValueError: On a bad URL scheme, or (as InputError) a size/hash mismatch (a downloaded
+            bad file is deleted; a file already at ``dest`` is left for you to inspect).
         DownloadError: When the server cannot be reached, answers an HTTP error, or keeps
             dropping the connection; the message says where to put the file by hand.
 
@@ -436,7 +436,7 @@ def _install(
                 shutil.rmtree(path)
             else:
                 path.unlink()
-        raise ValueError(
+        raise InputError(
             f"archive {archive} from {spec.url} did not create {root / spec.provides}; the "
             f"card's 'provides' or 'extract_to' for part {spec.part!r} is wrong, or the archive "
             "changed upstream. What it extracted was removed."
@@ -498,7 +498,7 @@ def fetch_archives(
     wanted = [s.part for s in specs if s.default] if parts is None else list(parts)
     for part in wanted:
         if part not in by_part:
-            raise ValueError(
+            raise InputError(
                 f"unknown download part {part!r}.{suggest(part, list(by_part))} "
                 f"Available: {', '.join(by_part) or '(none)'}."
             )

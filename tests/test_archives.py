@@ -1,4 +1,4 @@
-"""Damaged and oversized archives: clear errors naming the archive and member, nothing left behind."""
+"""Damaged and oversized archives: errors naming the archive and member, nothing left behind."""
 
 from __future__ import annotations
 
