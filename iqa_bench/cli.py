@@ -86,6 +86,7 @@ def _run(args: argparse.Namespace, download: bool):
         data_root=args.data_root,
         split=args.split,
         download=download or args.download,
+        stall_timeout=args.stall_timeout,
     )
 
 
@@ -139,9 +140,25 @@ def _cmd_download(args: argparse.Namespace) -> int:
     from .datasets import download_dataset
 
     parts = [p for p in (args.parts or "").split(",") if p] or None
-    path = download_dataset(args.name, data_root=args.data_root, parts=parts, force=args.force)
+    path = download_dataset(
+        args.name, args.data_root, parts, force=args.force, stall_timeout=args.stall_timeout
+    )
     print(f"{args.name}: ready in {path}")
     return 0
+
+
+def _stall_seconds(text: str) -> float:
+    """``--stall-timeout``: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a positive number of seconds; give e.g. 60 (the default) or 300 "
+            "for a slow connection."
+        )
+    return value
 
 
 def _with_plugins(func):
@@ -427,6 +444,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None)
     p.add_argument("--force", action="store_true", help="download again even if present")
     p.set_defaults(func=_cmd_download)
+    for p in (sub.choices["download"], sub.choices["run"], sub.choices["bench"]):
+        p.add_argument(
+            "--stall-timeout",
+            type=_stall_seconds,
+            default=60.0,  # iqa_bench.download.DEFAULT_STALL_TIMEOUT (not imported: fast start)
+            metavar="SECONDS",
+            help="give up a download attempt after this many seconds without data (default 60; "
+            "each archive gets 4 attempts, each resuming where the last stopped)",
+        )
 
     _add_train_lin_parser(sub)
     for name in ("run", "bench"):

@@ -3,14 +3,16 @@
 ``download_file`` streams over HTTP(S) into ``<dest>.part``, resumes an interrupted transfer with a
 ``Range`` request, checks size and SHA-256, then renames atomically. When no checksum is published
 the first verified download records the observed hash in ``hashes.json`` beside the file, and later
-downloads are checked against it (trust on first use). ``extract_archive`` (from
-:mod:`iqa_bench.archives`, re-exported here) unpacks tar/zip/RAR archives into a hidden sibling folder
-and renames the result into place, rejecting absolute paths, ``..`` and links, so a half-extracted
-dataset is never visible.
+downloads are checked against it (trust on first use). For dataset archives (``fetch_archives``) the
+hash is recorded only once the archive has extracted and provided what its card promises, so an
+HTML error page or a transfer cut short never becomes the trusted hash. ``extract_archive`` (from
+:mod:`iqa_bench.archives`, re-exported here) unpacks tar/zip/RAR archives into a hidden sibling
+folder and renames the result into place, rejecting absolute paths, ``..``, links and archives over
+the size and member limits, so a half-extracted dataset is never visible.
 
 Example:
-    >>> digest = download_file("https://example.org/jnd.tar.gz", Path("cache/jnd.tar.gz"))
-    >>> extract_archive(Path("cache/jnd.tar.gz"), Path("data/bapps"))
+    >>> digest = download_file("https://x.org/jnd.tar.gz", Path("jnd.tar.gz"))  # doctest: +SKIP
+    >>> extract_archive(Path("jnd.tar.gz"), Path("data/bapps"))  # doctest: +SKIP
     [PosixPath('data/bapps/jnd')]
 """
 
@@ -20,6 +22,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -32,11 +35,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .archives import extract_archive
+from .archives import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS, extract_archive
 from .config import from_mapping
+from .errors import InputError
 from .registry import suggest
 
 __all__ = [
+    "DEFAULT_STALL_TIMEOUT",
     "LEDGER_NAME",
     "ArchiveSpec",
     "DownloadError",
@@ -49,6 +54,9 @@ __all__ = [
 ]
 
 LEDGER_NAME = "hashes.json"
+#: Seconds without a byte from the server before a download attempt gives up (then it is retried,
+#: resuming where it stopped, up to ``retries`` times).
+DEFAULT_STALL_TIMEOUT = 60.0
 _CHUNK = 1 << 20
 _USER_AGENT = "iqa-bench"
 
@@ -64,7 +72,7 @@ def file_sha256(path: Path) -> str:
     """SHA-256 hex digest of a file, read in 1 MiB chunks.
 
     Example:
-        >>> file_sha256(Path("cache/jnd.tar.gz"))[:8]
+        >>> file_sha256(Path("cache/jnd.tar.gz"))[:8]  # doctest: +SKIP
         '3f2a9c1e'
     """
     hasher = hashlib.sha256()
@@ -81,17 +89,17 @@ def _read_ledger(folder: Path) -> dict[str, Any]:
     try:
         data = json.loads(ledger.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"hash ledger {ledger} is not valid JSON ({exc}); delete it.") from exc
+        raise InputError(f"hash ledger {ledger} is not valid JSON ({exc}); delete it.") from exc
     if isinstance(data, dict):
         return data
-    raise ValueError(f"hash ledger {ledger} must hold a JSON object, not {data!r}; delete it.")
+    raise InputError(f"hash ledger {ledger} must hold a JSON object, not {data!r}; delete it.")
 
 
 def recorded_sha256(dest: Path) -> str | None:
     """The SHA-256 recorded for ``dest`` by an earlier verified download, if any.
 
     Example:
-        >>> recorded_sha256(Path("cache/jnd.tar.gz")) is None
+        >>> recorded_sha256(Path("cache/jnd.tar.gz")) is None  # doctest: +SKIP
         True
     """
     entry = _read_ledger(Path(dest).parent).get(Path(dest).name)
@@ -132,14 +140,14 @@ def _verify(
     if want_size is not None and size != want_size:
         if delete:
             path.unlink()
-        raise ValueError(
+        raise InputError(
             f"size mismatch for {url}: expected {want_size} bytes, got {size}; {fate}. Retry, or "
             "fix the expected size if the upstream file changed."
         )
     if want_hash is not None and digest != want_hash:
         if delete:
             path.unlink()
-        raise ValueError(
+        raise InputError(
             f"SHA-256 mismatch for {url}: expected {want_hash} ({origin}), got {digest}; {fate}. "
             "Retry; if the upstream file legitimately changed, remove its entry from "
             f"{path.parent / LEDGER_NAME} or update the published checksum."
@@ -221,14 +229,16 @@ def download_file(
     *,
     retries: int = 3,
     retry_delay: float = 1.0,
-    timeout: float = 60.0,
+    timeout: float = DEFAULT_STALL_TIMEOUT,
+    record_hash: bool = True,
 ) -> str:
     """Download ``url`` to ``dest`` with resume, size and SHA-256 checks; return the SHA-256.
 
     If ``dest`` already exists it is verified instead of downloaded again. A ``<dest>.part`` left by
     an interrupted run is resumed with an HTTP ``Range`` request (a server answering 200 instead of
     206 makes it restart from zero). Without ``sha256`` the hash recorded in ``hashes.json`` by the
-    first verified download is enforced; the first download records it.
+    first verified download is enforced; the first download records it unless ``record_hash`` is
+    false (then the caller records it once it has checked the content, see :func:`fetch_archives`).
 
     Args:
         url: ``http://`` or ``https://`` URL.
@@ -238,19 +248,22 @@ def download_file(
         progress: Show a tqdm progress bar on stderr.
         retries: Extra attempts after an interruption (each resumes where the last one stopped).
         retry_delay: Seconds to wait before the first retry, doubled each time.
-        timeout: Socket timeout in seconds for connecting and for each read.
+        timeout: Stall timeout: seconds to wait for the connection and for each read before the
+            attempt fails (and is retried).
+        record_hash: Record the observed hash in ``hashes.json`` when none is published or
+            recorded yet.
 
     Returns:
         The SHA-256 hex digest of the verified file.
 
     Raises:
-        ValueError: On a bad URL scheme, or a size/hash mismatch (a downloaded bad file is deleted;
-            a file already at ``dest`` is left for you to inspect).
+        ValueError: On a bad URL scheme, or (as InputError) a size/hash mismatch (a downloaded
+            bad file is deleted; a file already at ``dest`` is left for you to inspect).
         DownloadError: When the server cannot be reached, answers an HTTP error, or keeps
             dropping the connection; the message says where to put the file by hand.
 
     Example:
-        >>> download_file("https://example.org/w.pth", Path("cache/w.pth"), sha256="ab12...")
+        >>> download_file("https://x.org/w.pth", Path("w.pth"), sha256="ab12...")  # doctest: +SKIP
         'ab12...'
     """
     dest = Path(dest)
@@ -260,7 +273,7 @@ def download_file(
     if dest.exists():
         digest = file_sha256(dest)
         _verify(url, dest, digest, want_hash, size, origin, delete=False)
-        if want_hash is None:
+        if want_hash is None and record_hash:
             _record_sha256(dest, url, digest, dest.stat().st_size)
         return digest
 
@@ -295,7 +308,7 @@ def download_file(
     digest = hasher.hexdigest()
     _verify(url, part, digest, want_hash, size, origin, delete=True)
     os.replace(part, dest)
-    if want_hash is None:
+    if want_hash is None and record_hash:
         _record_sha256(dest, url, digest, dest.stat().st_size)
     return digest
 
@@ -315,6 +328,10 @@ class ArchiveSpec:
             an existing one means the part is installed and is not fetched again.
         default: Fetched when no parts are named.
         description: One line for listings (what the part holds and roughly how big it is).
+        max_bytes: Most uncompressed bytes the archive may expand to, or 0 for
+            :data:`~iqa_bench.archives.DEFAULT_MAX_BYTES`.
+        max_members: Most entries the archive may hold, or 0 for
+            :data:`~iqa_bench.archives.DEFAULT_MAX_MEMBERS`.
     """
 
     part: str
@@ -325,6 +342,8 @@ class ArchiveSpec:
     extract_to: str = ""
     default: bool = True
     description: str = ""
+    max_bytes: int = 0
+    max_members: int = 0
 
     @property
     def filename(self) -> str:
@@ -340,8 +359,8 @@ def parse_archive_specs(entries: Iterable[Mapping[str, Any]], where: str) -> lis
         where: The card's name or file, for error messages.
 
     Raises:
-        ValueError: On unknown or missing keys, wrong types, duplicate parts, or a relative path
-            that is absolute or contains ``..``.
+        ValueError: On unknown or missing keys, wrong types, duplicate parts, a negative size or
+            limit, or a relative path that is absolute or contains ``..``.
 
     Example:
         >>> parse_archive_specs([{"part": "jnd", "url": "https://x/jnd.tar.gz", "provides": "jnd"}],
@@ -354,6 +373,12 @@ def parse_archive_specs(entries: Iterable[Mapping[str, Any]], where: str) -> lis
         if spec.part in seen:
             raise ValueError(f"{where}: download part {spec.part!r} appears twice; rename one.")
         seen.add(spec.part)
+        for key in ("size", "max_bytes", "max_members"):
+            if getattr(spec, key) < 0:
+                raise ValueError(
+                    f"{where}: download part {spec.part!r}: {key} {getattr(spec, key)} is "
+                    "negative; give a positive number, or 0 (or leave it out) for the default."
+                )
         for key in ("extract_to", "provides"):
             value = PurePosixPath(getattr(spec, key))
             if value.is_absolute() or ".." in value.parts:
@@ -364,6 +389,65 @@ def parse_archive_specs(entries: Iterable[Mapping[str, Any]], where: str) -> lis
     return specs
 
 
+def _check_stall_timeout(stall_timeout: float) -> None:
+    if (
+        isinstance(stall_timeout, bool)
+        or not isinstance(stall_timeout, (int, float))
+        or not 0 < stall_timeout < float("inf")
+    ):
+        raise InputError(
+            f"stall_timeout: {stall_timeout!r} is not a positive number of seconds; give e.g. "
+            f"{DEFAULT_STALL_TIMEOUT:g} (the default)."
+        )
+
+
+def _install(
+    spec: ArchiveSpec,
+    root: Path,
+    progress: bool,
+    force: bool,
+    keep_archives: bool,
+    stall_timeout: float,
+    limits: tuple[int, int],
+) -> None:
+    """Download, verify and extract one archive; record its hash only once it proved good."""
+    archive = root / ".downloads" / spec.filename
+    digest = download_file(
+        spec.url,
+        archive,
+        sha256=spec.sha256 or None,
+        size=spec.size or None,
+        progress=progress,
+        timeout=stall_timeout,
+        record_hash=False,
+    )
+    max_bytes, max_members = limits
+    created = extract_archive(
+        archive,
+        root / spec.extract_to,
+        overwrite=force,
+        max_bytes=max_bytes,
+        max_members=max_members,
+    )
+    if not (root / spec.provides).exists():
+        # Leave nothing that would pass for an installed part, nor block the next extraction.
+        for path in created:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        raise InputError(
+            f"archive {archive} from {spec.url} did not create {root / spec.provides}; the "
+            f"card's 'provides' or 'extract_to' for part {spec.part!r} is wrong, or the archive "
+            "changed upstream. What it extracted was removed."
+        )
+    if not spec.sha256:
+        # Only now is the content known to be the dataset: trust this hash from here on.
+        _record_sha256(archive, spec.url, digest, archive.stat().st_size)
+    if not keep_archives:
+        archive.unlink()
+
+
 def fetch_archives(
     specs: list[ArchiveSpec],
     root: Path,
@@ -371,11 +455,17 @@ def fetch_archives(
     progress: bool = True,
     force: bool = False,
     keep_archives: bool = False,
+    *,
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+    max_bytes: int | None = None,
+    max_members: int | None = None,
 ) -> list[ArchiveSpec]:
     """Download, verify and extract archives into ``root``, skipping parts already installed.
 
     Archives are stored in ``<root>/.downloads/`` (with the ``hashes.json`` ledger, kept for later
-    verification) and deleted after a successful extraction unless ``keep_archives``.
+    verification) and deleted after a successful extraction unless ``keep_archives``. Without a
+    published SHA-256, an archive's hash is recorded only after it extracted and created its
+    ``provides`` path; a failed extraction records nothing and leaves nothing in place.
 
     Args:
         specs: Archives from :func:`parse_archive_specs`.
@@ -384,23 +474,31 @@ def fetch_archives(
         progress: Show download progress bars on stderr.
         force: Download and extract again even if ``provides`` already exists.
         keep_archives: Keep the archive files after extraction.
+        stall_timeout: Seconds without data from the server before an attempt fails (each
+            archive gets up to 4 attempts, each resuming where the last stopped).
+        max_bytes: Uncompressed-size limit for every archive, overriding the cards' ``max_bytes``
+            and the default (:data:`~iqa_bench.archives.DEFAULT_MAX_BYTES`).
+        max_members: Entry-count limit, overriding likewise.
 
     Returns:
         The specs that were fetched (installed parts that were skipped are not listed).
 
     Raises:
-        ValueError: On an unknown part name, or a verification or extraction failure.
+        ValueError: On an unknown part name, or a verification or extraction failure
+            (:class:`~iqa_bench.archives.ArchiveError` for a damaged or oversized archive).
+        InputError: On a non-positive ``stall_timeout``.
         DownloadError: On network failures.
 
     Example:
-        >>> fetch_archives(specs, Path("data/bapps"), parts=["jnd"])
+        >>> fetch_archives(specs, Path("data/bapps"), parts=["jnd"])  # doctest: +SKIP
         [ArchiveSpec(part='jnd', ...)]
     """
+    _check_stall_timeout(stall_timeout)
     by_part = {spec.part: spec for spec in specs}
     wanted = [s.part for s in specs if s.default] if parts is None else list(parts)
     for part in wanted:
         if part not in by_part:
-            raise ValueError(
+            raise InputError(
                 f"unknown download part {part!r}.{suggest(part, list(by_part))} "
                 f"Available: {', '.join(by_part) or '(none)'}."
             )
@@ -409,18 +507,10 @@ def fetch_archives(
         spec = by_part[part]
         if (root / spec.provides).exists() and not force:
             continue
-        archive = root / ".downloads" / spec.filename
-        download_file(
-            spec.url, archive, sha256=spec.sha256 or None, size=spec.size or None, progress=progress
+        limits = (
+            max_bytes or spec.max_bytes or DEFAULT_MAX_BYTES,
+            max_members or spec.max_members or DEFAULT_MAX_MEMBERS,
         )
-        extract_archive(archive, root / spec.extract_to, overwrite=force)
-        if not (root / spec.provides).exists():
-            raise ValueError(
-                f"archive {archive} from {spec.url} did not create {root / spec.provides}; the "
-                f"card's 'provides' or 'extract_to' for part {part!r} is wrong, or the archive "
-                "changed upstream."
-            )
-        if not keep_archives:
-            archive.unlink()
+        _install(spec, root, progress, force, keep_archives, stall_timeout, limits)
         fetched.append(spec)
     return fetched

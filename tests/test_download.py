@@ -18,14 +18,20 @@ from pathlib import Path
 
 import pytest
 
+from iqa_bench.archives import ArchiveLimitError
+from iqa_bench.cli import build_parser, main
 from iqa_bench.datasets import download_dataset, open_dataset
 from iqa_bench.download import (
+    DEFAULT_STALL_TIMEOUT,
     LEDGER_NAME,
     DownloadError,
     download_file,
     extract_archive,
+    fetch_archives,
+    parse_archive_specs,
     recorded_sha256,
 )
+from iqa_bench.errors import InputError
 from tests.bapps_fixture import make_bapps_layout
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, so a dropped transfer really is partial
@@ -41,6 +47,9 @@ class ServerState:
     drop_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent, once
     ignore_range: bool = False
     stall_seconds: float = 0.0
+    # path -> bytes sent without a Content-Length header before closing (a cut-short transfer
+    # the client cannot tell from a complete one)
+    cut_without_length: dict[str, int] = field(default_factory=dict)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -48,7 +57,8 @@ class _Handler(BaseHTTPRequestHandler):
         state: ServerState = self.server.state  # type: ignore[attr-defined]
         state.requests.append((self.path, self.headers.get("Range")))
         if state.stall_seconds:
-            time.sleep(state.stall_seconds)
+            # Not time.sleep, which tests patch to skip the client's retry delays.
+            threading.Event().wait(state.stall_seconds)
         body = state.files.get(self.path)
         if body is None:
             self.send_error(404)
@@ -64,6 +74,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(200)
+        cut = state.cut_without_length.get(self.path)
+        if cut is not None:
+            self.end_headers()
+            self.wfile.write(body[:cut])
+            return
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
         payload = body[start:]
@@ -339,14 +354,17 @@ def test_non_archive_file_is_rejected(tmp_path: Path) -> None:
         extract_archive(tmp_path / "nothing.zip", tmp_path / "out")
 
 
-def _mini_card_root(tmp_path: Path, base: str, provides_jnd: str = "jnd/val") -> Path:
+def _mini_card_root(
+    tmp_path: Path, base: str, provides_jnd: str = "jnd/val", jnd_extra: str = ""
+) -> Path:
     cards = tmp_path / "cards"
     (cards / "metrics").mkdir(parents=True)
     (cards / "datasets").mkdir()
     (cards / "datasets" / "mini.yaml").write_text(
         "name: mini\nversion: 3\nadapter: bapps\ndescription: tiny BAPPS copy for tests\n"
         "download:\n"
-        f"  - {{part: jnd, url: '{base}/jnd.tar.gz', extract_to: '', provides: {provides_jnd}}}\n"
+        f"  - {{part: jnd, url: '{base}/jnd.tar.gz', extract_to: '', provides: {provides_jnd}"
+        f"{jnd_extra}}}\n"
         f"  - {{part: 2afc-val, url: '{base}/twoafc_val.tar.gz', extract_to: 2afc,"
         " provides: 2afc/val}\n"
         f"  - {{part: 2afc-train, url: '{base}/twoafc_train.tar.gz', extract_to: 2afc,"
@@ -391,3 +409,149 @@ def test_archive_that_does_not_provide_the_declared_path_is_an_error(
     monkeypatch.setenv("IQA_BENCH_CARDS", str(_mini_card_root(tmp_path, base, "jnd/test")))
     with pytest.raises(ValueError, match=r"did not create .*jnd/test"):
         download_dataset("mini", tmp_path / "data", parts=["jnd"], progress=False)
+
+
+@pytest.mark.parametrize("failure", ["html_error_page", "cut_short_without_length"])
+def test_a_bad_download_records_no_hash_so_the_real_archive_is_accepted_later(
+    server: tuple[ServerState, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    state, base = server
+    source = make_bapps_layout(tmp_path / "src", None, {"cnn": 2})
+    good = _tar_folder(tmp_path / "jnd.tar.gz", source / "jnd", "jnd").read_bytes()
+    if failure == "html_error_page":
+        state.files["/jnd.tar.gz"] = b"<html><body>503 Service Unavailable</body></html>"
+    else:
+        state.files["/jnd.tar.gz"] = good
+        state.cut_without_length["/jnd.tar.gz"] = len(good) // 2
+    monkeypatch.setenv("IQA_BENCH_CARDS", str(_mini_card_root(tmp_path, base)))
+    data, root = tmp_path / "data", tmp_path / "data" / "mini"
+    archive = root / ".downloads" / "jnd.tar.gz"
+    with pytest.raises(ValueError) as info:
+        download_dataset("mini", data, parts=["jnd"], progress=False)
+    assert recorded_sha256(archive) is None  # the bad file's hash is not trusted
+    assert f"archive {archive}" in str(info.value) and "download it again" in str(info.value)
+    assert isinstance(info.value, InputError)
+    assert sorted(p.name for p in root.iterdir()) == [".downloads"]  # nothing (half) extracted
+    archive.unlink()  # what the message asks for
+    state.files["/jnd.tar.gz"] = good
+    state.cut_without_length.clear()
+    download_dataset("mini", data, parts=["jnd"], progress=False)
+    assert recorded_sha256(archive) == hashlib.sha256(good).hexdigest()
+    assert len(open_dataset("mini", data_root=data, split="val").samples("jnd")) == 2
+
+
+def test_archive_without_the_declared_path_leaves_nothing_installed_and_records_no_hash(
+    server: tuple[ServerState, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, base = server
+    source = make_bapps_layout(tmp_path / "src", None, {"cnn": 1})
+    state.files["/jnd.tar.gz"] = _tar_folder(tmp_path / "j.tgz", source / "jnd", "jnd").read_bytes()
+    monkeypatch.setenv("IQA_BENCH_CARDS", str(_mini_card_root(tmp_path, base, "jnd/test")))
+    root = tmp_path / "data" / "mini"
+    with pytest.raises(ValueError, match=r"did not create .*jnd/test.*was removed"):
+        download_dataset("mini", tmp_path / "data", parts=["jnd"], progress=False)
+    assert sorted(p.name for p in root.iterdir()) == [".downloads"]
+    assert recorded_sha256(root / ".downloads" / "jnd.tar.gz") is None
+
+
+def _stalling_mini(
+    server: tuple[ServerState, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, base = server
+    source = make_bapps_layout(tmp_path / "src", None, {"cnn": 1})
+    state.files["/jnd.tar.gz"] = _tar_folder(tmp_path / "j.tgz", source / "jnd", "jnd").read_bytes()
+    state.stall_seconds = 3.0  # longer than the stall timeout under test, far below the default
+    monkeypatch.setenv("IQA_BENCH_CARDS", str(_mini_card_root(tmp_path, base)))
+    monkeypatch.setattr("iqa_bench.download.time.sleep", lambda s: None)  # no retry delays
+
+
+def test_stalled_server_fails_after_the_given_stall_timeout(
+    server: tuple[ServerState, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _stalling_mini(server, tmp_path, monkeypatch)
+    start = time.perf_counter()
+    with pytest.raises(DownloadError, match=r"jnd.tar.gz failed after 4 attempt.*timed out"):
+        download_dataset("mini", tmp_path / "data", ["jnd"], progress=False, stall_timeout=0.5)
+    elapsed = time.perf_counter() - start
+    # 4 attempts x 0.5 s. Measured 2.028-2.038 s over 5 runs; with the default 60 s timeout
+    # the first attempt would get the file after the server's 3 s pause instead.
+    assert 2.0 <= elapsed < 2.9, elapsed
+    assert len(server[0].requests) == 4
+
+
+@pytest.mark.parametrize("command", ["download", "bench"])
+def test_stall_timeout_option_reaches_the_download(
+    server: tuple[ServerState, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    _stalling_mini(server, tmp_path, monkeypatch)
+    data = str(tmp_path / "data")
+    argv = (
+        ["download", "mini", "--parts", "jnd", "--data-root", data]
+        if command == "download"
+        else ["bench", "--dataset", "mini", "--metrics", "l2", "--out", str(tmp_path / "run")]
+        + ["--data-root", data, "--quiet", "--device", "cpu"]
+    )
+    assert main([*argv, "--stall-timeout", "0.5"]) == 2
+    # Four attempts timed out; with the default 60 s the first would get the file after 3 s.
+    assert "failed after 4 attempt(s) (TimeoutError: timed out)" in capsys.readouterr().err
+    assert len(server[0].requests) == 4
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
+def test_stall_timeout_option_must_be_a_positive_number_of_seconds(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in (["download", "bapps"], ["run", "--dataset", "synthetic"], ["bench"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*command, "--stall-timeout", value])
+        assert "is not a positive number of seconds" in capsys.readouterr().err
+    args = build_parser().parse_args(["run", "--dataset", "synthetic"])
+    assert args.stall_timeout == DEFAULT_STALL_TIMEOUT
+    assert build_parser().parse_args(["bench", "--stall-timeout", "2.5"]).stall_timeout == 2.5
+
+
+def test_card_limits_apply_to_their_archive_and_the_caller_can_override_them(
+    server: tuple[ServerState, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, base = server
+    source = make_bapps_layout(tmp_path / "src", None, {"cnn": 2})
+    state.files["/jnd.tar.gz"] = _tar_folder(tmp_path / "j.tgz", source / "jnd", "jnd").read_bytes()
+    cards = _mini_card_root(tmp_path, base, jnd_extra=", max_members: 3")
+    monkeypatch.setenv("IQA_BENCH_CARDS", str(cards))
+    with pytest.raises(ArchiveLimitError, match=r"more than 3 entries \(max_members limit"):
+        download_dataset("mini", tmp_path / "data", ["jnd"], progress=False)
+    root = tmp_path / "data" / "mini"
+    assert sorted(p.name for p in root.iterdir()) == [".downloads"]
+    card = (cards / "datasets" / "mini.yaml").read_text()
+    import yaml
+
+    specs = parse_archive_specs(yaml.safe_load(card)["download"], "mini")
+    assert fetch_archives(specs, root, ["jnd"], progress=False, max_members=100) == specs[:1]
+    assert len(open_dataset(root).samples("jnd")) == 2
+
+
+def test_bapps_card_pins_published_hashes_that_a_download_is_checked_against(
+    server: tuple[ServerState, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, base = server
+    real = Path(__file__).resolve().parents[1] / "datasets" / "bapps.yaml"
+    text = real.read_text().replace(
+        "https://perceptual-similarity.s3.us-west-2.amazonaws.com/dataset", base
+    )
+    cards = tmp_path / "cards"
+    (cards / "metrics").mkdir(parents=True)
+    (cards / "datasets").mkdir()
+    (cards / "datasets" / "bapps.yaml").write_text(text)
+    monkeypatch.setenv("IQA_BENCH_CARDS", str(cards))
+    source = make_bapps_layout(tmp_path / "src", {"cnn": 1}, None)
+    impostor = _tar_folder(tmp_path / "v.tgz", source / "2afc" / "val", "val").read_bytes()
+    for name in ("twoafc_val.tar.gz", "twoafc_train.tar.gz"):
+        state.files[f"/{name}"] = impostor
+        part = "2afc-" + name.split("_")[1].split(".")[0]
+        with pytest.raises(ValueError, match=rf"SHA-256 mismatch for {base}/{name}.*\(published\)"):
+            download_dataset("bapps", tmp_path / "data", [part], progress=False)
+    assert not (tmp_path / "data" / "bapps" / "2afc").exists()

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..config import DatasetCard, dataset_cards, load_dataset_card
+from ..download import DEFAULT_STALL_TIMEOUT
 from ..errors import InputError
 from ..registry import suggest
 from ..settings import DATA_ENV
@@ -85,6 +86,7 @@ def open_dataset(
     skip_bad: bool = False,
     download: bool = False,
     progress: bool = True,
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
 ) -> Dataset:
     """Open a dataset by card name or by path and validate all of its samples.
 
@@ -99,6 +101,7 @@ def open_dataset(
         skip_bad: Record invalid samples in ``dataset.bad_samples`` instead of raising.
         download: Download missing parts of a named dataset first (not for paths).
         progress: Show download progress bars on stderr.
+        stall_timeout: Seconds without data from the server before a download attempt fails.
 
     Returns:
         The adapter instance.
@@ -121,7 +124,8 @@ def open_dataset(
         adapter = DATASETS.get(card.adapter)
         root = base.data_root(data_root) / card.name
         if download:
-            adapter.prepare(root, card, adapter.default_parts(card, split), progress=progress)
+            parts = adapter.default_parts(card, split)
+            adapter.prepare(root, card, parts, progress, stall_timeout=stall_timeout)
         return adapter(root, card=card, split=split, skip_bad=skip_bad)
 
     path = Path(text).expanduser()
@@ -155,6 +159,7 @@ def download_dataset(
     parts: Iterable[str] | None = None,
     progress: bool = True,
     force: bool = False,
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
 ) -> Path:
     """Install a named dataset into ``<data root>/<name>/``: download archives or generate it.
 
@@ -168,6 +173,8 @@ def download_dataset(
             card's default parts (for BAPPS: 2AFC val and JND, not the 5.3 GB train split).
         progress: Show progress bars on stderr.
         force: Download and extract again even when the data is present.
+        stall_timeout: Seconds without data from the server before a download attempt fails
+            (each archive gets up to 4 attempts).
 
     Returns:
         The dataset folder.
@@ -184,4 +191,4 @@ def download_dataset(
         card = load_dataset_card(card)
     adapter = DATASETS.get(card.adapter)
     root = base.data_root(data_root) / card.name
-    return adapter.prepare(root, card, parts=parts, progress=progress, force=force)
+    return adapter.prepare(root, card, parts, progress, force, stall_timeout=stall_timeout)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..config import DatasetCard
-from ..download import fetch_archives, parse_archive_specs
+from ..download import DEFAULT_STALL_TIMEOUT, fetch_archives, parse_archive_specs
 from ..errors import InputError
 from ..registry import Registry
 from ..settings import data_dir
@@ -374,8 +374,11 @@ class Dataset(ABC):
         parts: Iterable[str] | None = None,
         progress: bool = True,
         force: bool = False,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
     ) -> Path:
         """Install the data of ``card`` into ``root`` (download and extract its archives).
+
+        ``stall_timeout`` is the seconds without data before a download attempt fails.
 
         Raises:
             ValueError: If the card lists nothing to download, or on an unknown part.
@@ -387,7 +390,7 @@ class Dataset(ABC):
                 f"{root} by hand."
             )
         specs = parse_archive_specs(card.download, f"dataset card {card.name!r}")
-        fetch_archives(specs, Path(root), parts=parts, progress=progress, force=force)
+        fetch_archives(specs, Path(root), parts, progress, force, stall_timeout=stall_timeout)
         return Path(root)
 
     def __repr__(self) -> str:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..config import DatasetCard
-from ..download import DownloadError, parse_archive_specs
+from ..download import DEFAULT_STALL_TIMEOUT, DownloadError, parse_archive_specs
 from ..errors import InputError
 from ..settings import DATA_ENV
 from .base import Dataset, MOSSample, Sample, entry_is_file, subset_order
@@ -277,6 +277,7 @@ class MOSDataset(Dataset):
         parts: Iterable[str] | None = None,
         progress: bool = True,
         force: bool = False,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
     ) -> Path:
         """Download and extract the card's archives unless the data is already there.
 
@@ -293,7 +294,7 @@ class MOSDataset(Dataset):
                 f"no {card.name} data in {root}: {cls.install_hint(root, card)}"
             )
         try:
-            return super().prepare(root, card, parts=parts, progress=progress, force=force)
+            return super().prepare(root, card, parts, progress, force, stall_timeout)
         except DownloadError as exc:
             raise DownloadError(
                 f"{exc} Or, for {card.name}: {cls.install_hint(root, card)}"

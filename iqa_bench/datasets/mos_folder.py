@@ -202,6 +202,7 @@ class MOSFolderDataset(MOSDataset):
         parts: Any = None,
         progress: bool = True,
         force: bool = False,
+        stall_timeout: float | None = None,
     ) -> Path:
         """Nothing to download: checks that the card's CSV is in ``root``.
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DatasetCard
-from ..download import DownloadError, parse_archive_specs
+from ..download import DEFAULT_STALL_TIMEOUT, DownloadError, parse_archive_specs
 from ..errors import InputError
 from ..settings import DATA_ENV
 from .base import (
@@ -149,12 +149,13 @@ class NIGHTSDataset(Dataset):
         parts: Any = None,
         progress: bool = True,
         force: bool = False,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
     ) -> Path:
         """Download and extract ``nights.zip`` unless ``data.csv`` is already there."""
         if not force and cls.locate(root) is not None:
             return Path(root)
         try:
-            return super().prepare(root, card, parts=parts, progress=progress, force=force)
+            return super().prepare(root, card, parts, progress, force, stall_timeout)
         except DownloadError as exc:
             raise DownloadError(f"{exc} Or: {cls.install_hint(root, card)}") from exc
 

@@ -398,6 +398,7 @@ class SyntheticDataset(BAPPSDataset):
         parts: Iterable[str] | None = None,
         progress: bool = True,
         force: bool = False,
+        stall_timeout: float | None = None,
     ) -> Path:
         """Generate the data (nothing is downloaded); ``parts`` must be empty."""
         if parts:

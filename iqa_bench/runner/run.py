@@ -15,6 +15,7 @@ import torch
 
 from ..config import metric_cards
 from ..datasets import Dataset, open_dataset
+from ..download import DEFAULT_STALL_TIMEOUT
 from ..metrics import Metric, create_metric
 from ..metrics.base import COMPILE_MODES
 from ..weights import WeightsUnavailableError
@@ -164,6 +165,7 @@ def run_benchmark(
     split: str = "val",
     download: bool = False,
     log=None,
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
 ) -> RunResult:
     """Score every sample of a dataset with every requested metric and store the results.
 
@@ -174,7 +176,7 @@ def run_benchmark(
             with the reason; a named metric that cannot load is an error).
         out_dir: Run directory; default ``runs/<dataset>``. Finished results in it are reused.
         options: Device, dtype, batch size, ... (see :class:`RunOptions`).
-        data_root, split, download: Passed to ``open_dataset``.
+        data_root, split, download, stall_timeout: Passed to ``open_dataset``.
         log: Callable for terminal messages (default: print to stderr).
 
     Returns:
@@ -206,6 +208,7 @@ def run_benchmark(
             skip_bad=opts.skip_bad,
             download=download,
             progress=opts.progress,
+            stall_timeout=stall_timeout,
         )
     )
     run_dir = Path(out_dir or Path("runs") / ds.name)
