@@ -44,6 +44,7 @@ from .errors import InputError
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_MEMBERS",
+    "DEFAULT_MAX_RATIO",
     "RAR_TOOLS",
     "ArchiveError",
     "ArchiveLimitError",
@@ -63,6 +64,12 @@ DEFAULT_MAX_BYTES = 16 * 2**30
 #: Default cap on the entries (files and folders) of one archive. The largest, BAPPS 2AFC train,
 #: holds 4 files per triplet (ref, p0, p1, judge) for about 151k triplets: about 606k files.
 DEFAULT_MAX_MEMBERS = 1_000_000
+#: Default cap on how many times its own size an archive may expand to (above
+#: :data:`RATIO_FLOOR_BYTES`). Dataset archives hold PNG/JPEG files (ratio about 1) or BMPs in
+#: RAR/zip (a few times); a bomb expands hundreds of times (a 381 KB archive to 300 MB is 790x).
+DEFAULT_MAX_RATIO = 100.0
+#: An archive may always expand to this many bytes, whatever its ratio (small test archives).
+RATIO_FLOOR_BYTES = 64 * 2**20
 _CHUNK = 1 << 20
 # What the standard library raises for a damaged tar/zip (gzip.BadGzipFile is an OSError).
 _DAMAGED = (
@@ -80,7 +87,15 @@ class ArchiveError(InputError):
 
 
 class ArchiveLimitError(ArchiveError):
-    """An archive that expands beyond the byte or member limit; the message says how to raise it."""
+    """An archive that expands beyond the byte or member limit; the message says how to raise it.
+
+    Attributes:
+        key: The limit reached: ``max_bytes`` or ``max_members``.
+    """
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class _RarToolMissing(InputError):
@@ -117,7 +132,8 @@ class _Budget:
             f"{name!r}); nothing was extracted. If it is a genuine dataset archive, raise the "
             f"limit: `{key}: N` in the dataset card's download entry, or {key}=N in "
             "extract_archive()/fetch_archives(). Otherwise it is not the dataset (an archive "
-            "bomb?): delete it."
+            "bomb?): delete it.",
+            key,
         )
 
 
@@ -308,6 +324,7 @@ def extract_archive(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_members: int = DEFAULT_MAX_MEMBERS,
+    max_ratio: float = DEFAULT_MAX_RATIO,
 ) -> list[Path]:
     """Safely extract a ``.tar.gz``/``.tgz``/``.tar``/``.zip``/``.rar`` archive into ``dest_dir``.
 
@@ -323,6 +340,8 @@ def extract_archive(
         overwrite: Replace top-level entries that already exist in ``dest_dir``.
         max_bytes: Most uncompressed bytes the archive may expand to.
         max_members: Most entries (files and folders) the archive may hold.
+        max_ratio: Most times its own size the archive may expand to, beyond
+            :data:`RATIO_FLOOR_BYTES` (the smaller of this and ``max_bytes`` applies).
 
     Returns:
         The top-level paths created in ``dest_dir``, sorted.
@@ -347,7 +366,10 @@ def extract_archive(
     for key, value in (("max_bytes", max_bytes), ("max_members", max_members)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"{key}: {value!r} is not a positive integer; give 1 or more.")
-    extract = _extractor(archive)
+    if not max_ratio > 0:
+        raise InputError(f"max_ratio: {max_ratio!r} is not a positive number; give e.g. 100.")
+    ratio_cap = max(int(max_ratio * archive.stat().st_size), RATIO_FLOOR_BYTES)
+    extract = _ratio_bounded(_extractor(archive), archive, ratio_cap, max_ratio)
     dest_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.extracting-", dir=dest_dir.parent))
     try:
@@ -362,6 +384,29 @@ def extract_archive(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def _ratio_bounded(extract: Any, archive: Path, ratio_cap: int, max_ratio: float) -> Any:
+    """``extract`` with its byte limit lowered to ``ratio_cap`` where that is smaller."""
+
+    def bounded(archive_: Path, into: Path, max_bytes: int, max_members: int) -> None:
+        if ratio_cap >= max_bytes:
+            return extract(archive_, into, max_bytes, max_members)
+        try:
+            return extract(archive_, into, ratio_cap, max_members)
+        except ArchiveLimitError as exc:
+            if exc.key != "max_bytes":
+                raise
+            raise ArchiveLimitError(
+                f"archive {archive} ({archive.stat().st_size:,} bytes) expands to more than "
+                f"{ratio_cap:,} bytes, over {max_ratio:g} times its size (max_ratio limit); "
+                "nothing was extracted. Dataset archives of PNG/JPEG/BMP files expand a few times "
+                "at most, so this is probably not the dataset (an archive bomb?): delete it. If "
+                "it is genuine, pass a larger max_ratio to extract_archive().",
+                "max_ratio",
+            ) from exc
+
+    return bounded
 
 
 def _move_into_place(archive: Path, staging: Path, dest_dir: Path, overwrite: bool) -> list[Path]:

@@ -121,7 +121,7 @@ def test_tar_declaring_more_than_the_default_limit_is_refused_from_its_header(
     archive = tmp_path / "bomb.tar"
     archive.write_bytes(info.tobuf(format=tarfile.PAX_FORMAT) + bytes(1024))
     with pytest.raises(ArchiveLimitError, match=r"counted from the tar headers, reached at"):
-        extract_archive(archive, tmp_path / "out" / "bomb")
+        extract_archive(archive, tmp_path / "out" / "bomb", max_ratio=1e12)  # bytes limit only
     assert _leftovers(tmp_path / "out") == []
 
 
@@ -148,3 +148,20 @@ def test_limits_must_be_positive_integers(tmp_path: Path) -> None:
     archive = _zip(tmp_path / "a.zip", {"a/x.txt": b"x"})
     with pytest.raises(InputError, match=r"max_members: 0 is not a positive integer"):
         extract_archive(archive, tmp_path / "out", max_members=0)
+
+
+def test_small_archive_expanding_hundreds_of_times_is_refused_by_the_ratio_limit(
+    tmp_path: Path,
+) -> None:
+    """A zip bomb under the 16 GiB default: 80 MB of zeros packed into about 80 KB."""
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("zeros.bin", "w") as f:
+        for _ in range(80):
+            f.write(bytes(2**20))
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(ArchiveLimitError, match=r"bomb\.zip .* over 100 times its size") as info:
+        extract_archive(bomb, tmp_path / "out")
+    assert info.value.key == "max_ratio" and _leftovers(tmp_path / "out") == []
+    assert [p.name for p in extract_archive(bomb, tmp_path / "ok", max_ratio=2000)] == [
+        "zeros.bin"
+    ]
