@@ -254,8 +254,14 @@ def _with_metric_cards(func):
 
 
 def _cmd_train_lin(args: argparse.Namespace) -> int:
+    from .errors import InputError
     from .training import TrainLinConfig, train_lin
 
+    if args.epochs + args.epochs_decay < 1:
+        raise InputError(
+            f"--epochs {args.epochs} and --epochs-decay {args.epochs_decay} train nothing; give "
+            "at least one epoch in total (the paper: --epochs 5 --epochs-decay 5)."
+        )
     taps = tuple(t.strip() for t in args.taps.split(",") if t.strip()) if args.taps else None
     config = TrainLinConfig(
         backbone=args.backbone,
@@ -364,7 +370,8 @@ def _add_train_lin_parser(sub) -> None:
     p.add_argument("--cache-dir", default=None, help="feature cache (default <cache>/features)")
     p.add_argument(
         "--seed",
-        # Epoch orders are seeded with seed * 1_000_003 + epoch, which must fit torch's 64 bits.
+        # Epoch orders are seeded with seed * 1_000_003 + epoch, which must fit in torch's 64-bit
+        # seeds (2**45 already overflows); 2**32 keeps it far inside.
         type=_bounded(int, 0, 2**32),
         default=0,
         help="seed of the initial weights and order",

@@ -244,3 +244,11 @@ def test_run_help_says_which_splits_each_dataset_accepts(capsys):
     assert all(name in nights for name in SPLITS), nights
     assert all(name in mos for name in NO_SPLIT), mos
     assert "bapps" in split_help and "train" in split_help
+
+
+def test_train_lin_with_no_epochs_at_all_names_both_options(tmp_path, capsys):
+    argv = [*TRAIN[:-1], str(tmp_path / "w.pth"), "--epochs", "0", "--epochs-decay", "0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--epochs 0 and --epochs-decay 0 train nothing" in err
+    assert not (tmp_path / "w.pth").exists()
