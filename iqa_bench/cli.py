@@ -347,13 +347,16 @@ def _add_train_lin_parser(sub) -> None:
     p.add_argument("--out", required=True, help="weights file to write, e.g. runs/alex-lin.pth")
     positive = _bounded(int, 1)
     p.add_argument(
-        "--lr", type=_bounded(float, 0, above=True), default=1e-4, help="Adam rate (paper 1e-4)"
+        "--lr",
+        type=_bounded(float, 0, above=True),
+        default=1e-4,
+        help="Adam learning rate (paper 1e-4)",
     )
     p.add_argument(
         "--beta1", type=_bounded(float, 0, 1), default=0.5, help="Adam beta1 (paper 0.5)"
     )
     p.add_argument("--batch-size", type=positive, default=50, help="triplets per step (paper 50)")
-    epochs = _bounded(int, 0)  # one of the two may be 0; TrainLinConfig checks their sum
+    epochs = _bounded(int, 0)  # one of the two may be 0; _cmd_train_lin checks their sum
     p.add_argument("--epochs", type=epochs, default=5, help="epochs at the initial rate (paper 5)")
     p.add_argument("--epochs-decay", type=epochs, default=5, help="epochs decaying to 0 (paper 5)")
     p.add_argument("--chn-mid", type=positive, default=32, help="ranking network width (paper 32)")
