@@ -4,8 +4,90 @@ train-lin | backbones``."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+
+def _bounded(
+    kind: type[int] | type[float],
+    low: float,
+    high: float | None = None,
+    *,
+    above: bool = False,
+    note: str = "",
+) -> Callable[[str], int | float]:
+    """An argparse ``type=`` for a number in ``[low, high)`` (``(low, high)`` with ``above``).
+
+    Errors are ``ArgumentTypeError``, which argparse prints after the option's name, so a bad
+    value stops the command before any work (``--workers -1`` used to score nothing).
+
+    Args:
+        kind: ``int`` or ``float``.
+        low: Smallest accepted value (exclusive with ``above``).
+        high: First value no longer accepted; None = no upper bound.
+        above: Exclude ``low`` itself.
+        note: Appended to the message, e.g. what leaving the option out does.
+
+    Example:
+        >>> _bounded(int, 1)("4")
+        4
+        >>> _bounded(int, 1)("0")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: 0 is out of range: give a whole number >= 1.
+    """
+    what = "a whole number" if kind is int else "a number"
+    span = f"{what} {'>' if above else '>='} {kind(low)}"
+    span += f" and < {kind(high)}" if high is not None else ""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {span}{note}.") from None
+        if not (
+            math.isfinite(value)
+            and (value > low if above else value >= low)
+            and (high is None or value < high)
+        ):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {span}{note}.")
+        return value
+
+    return parse
+
+
+def _resample_count(text: str) -> int:
+    """``--n-boot``/``--n-perm``: at least the statistics' minimum (0 is an error there too, but
+    only after a whole ``run`` has scored)."""
+    from .stats.bootstrap import MIN_RESAMPLES  # scipy: seconds, so only when the option is given
+
+    return int(_bounded(int, MIN_RESAMPLES, note=" (1000 or more for reported numbers)")(text))
+
+
+def _device(text: str) -> str:
+    """``--device``: a device this machine has (the message lists them), checked before any work."""
+    from .errors import InputError
+    from .runner.run import resolve_device
+
+    try:
+        resolve_device(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("device: ")) from None
+    return text
+
+
+def _metric_names(text: str) -> str:
+    """``--metrics``: ``all`` or comma-separated names; nothing at all is an error, not ``all``."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names no metric; give comma-separated names (see `iqa-bench list`) or all."
+        )
+    if "all" in names and names != ["all"]:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: 'all' already means every metric; give all or a list of names, not both."
+        )
+    return text
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -56,8 +138,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _split_metrics(text: str) -> list[str] | str:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    return "all" if names in ([], ["all"]) else names
+    names = [n.strip() for n in text.split(",") if n.strip()]  # --metrics checked it names some
+    return "all" if names == ["all"] else names
 
 
 def _run(args: argparse.Namespace, download: bool):
@@ -189,8 +271,14 @@ def _with_metric_cards(func):
 
 
 def _cmd_train_lin(args: argparse.Namespace) -> int:
+    from .errors import InputError
     from .training import TrainLinConfig, train_lin
 
+    if args.epochs + args.epochs_decay < 1:
+        raise InputError(
+            f"--epochs {args.epochs} and --epochs-decay {args.epochs_decay} train nothing; give "
+            "at least one epoch in total (the paper: --epochs 5 --epochs-decay 5)."
+        )
     taps = tuple(t.strip() for t in args.taps.split(",") if t.strip()) if args.taps else None
     config = TrainLinConfig(
         backbone=args.backbone,
@@ -274,14 +362,25 @@ def _add_train_lin_parser(sub) -> None:
     p.add_argument("--val-split", default=None, help="held-out 2AFC split scored every epoch")
     p.add_argument("--data-root", default=None, help="data root (default $IQA_BENCH_DATA)")
     p.add_argument("--out", required=True, help="weights file to write, e.g. runs/alex-lin.pth")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (paper 1e-4)")
-    p.add_argument("--beta1", type=float, default=0.5, help="Adam beta1 (paper 0.5)")
-    p.add_argument("--batch-size", type=int, default=50, help="triplets per step (paper 50)")
-    p.add_argument("--epochs", type=int, default=5, help="epochs at the initial rate (paper 5)")
-    p.add_argument("--epochs-decay", type=int, default=5, help="epochs decaying to 0 (paper 5)")
-    p.add_argument("--chn-mid", type=int, default=32, help="ranking network width (paper 32)")
+    positive = _bounded(int, 1)
+    p.add_argument(
+        "--lr",
+        type=_bounded(float, 0, above=True),
+        default=1e-4,
+        help="Adam learning rate (paper 1e-4)",
+    )
+    p.add_argument(
+        "--beta1", type=_bounded(float, 0, 1), default=0.5, help="Adam beta1 (paper 0.5)"
+    )
+    p.add_argument("--batch-size", type=positive, default=50, help="triplets per step (paper 50)")
+    epochs = _bounded(int, 0)  # one of the two may be 0; _cmd_train_lin checks their sum
+    p.add_argument("--epochs", type=epochs, default=5, help="epochs at the initial rate (paper 5)")
+    p.add_argument("--epochs-decay", type=epochs, default=5, help="epochs decaying to 0 (paper 5)")
+    p.add_argument("--chn-mid", type=positive, default=32, help="ranking network width (paper 32)")
     p.add_argument("--init", default="random", choices=["random", "ones"], help="initial weights")
-    p.add_argument("--dropout", type=float, default=0.0, help="needs --features none")
+    p.add_argument(
+        "--dropout", type=_bounded(float, 0, 1), default=0.0, help="needs --features none"
+    )
     p.add_argument(
         "--features",
         default="disk",
@@ -289,29 +388,56 @@ def _add_train_lin_parser(sub) -> None:
         help="trunk features: cached on disk (default), in memory, or recomputed every batch",
     )
     p.add_argument("--cache-dir", default=None, help="feature cache (default <cache>/features)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and order")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if present)")
-    p.add_argument("--workers", type=int, default=2, help="image-decoding threads")
-    p.add_argument("--feature-batch-size", type=int, default=64, help="triplets per trunk batch")
-    p.add_argument("--resize", type=int, default=None, help="resize images to N x N first")
+    p.add_argument(
+        "--seed",
+        # Epoch orders are seeded with seed * 1_000_003 + epoch, which must fit in torch's 64-bit
+        # seeds (2**45 already overflows); 2**32 keeps it far inside.
+        type=_bounded(int, 0, 2**32),
+        default=0,
+        help="seed of the initial weights and order",
+    )
+    p.add_argument(
+        "--device",
+        type=_device,
+        default=None,
+        help="cpu, cuda, cuda:1 (default: CUDA if present)",
+    )
+    p.add_argument("--workers", type=positive, default=2, help="image-decoding threads")
+    p.add_argument(
+        "--feature-batch-size", type=positive, default=64, help="triplets per trunk batch"
+    )
+    p.add_argument("--resize", type=positive, default=None, help="resize images to N x N first")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_train_lin)
 
     p = sub.add_parser("backbones", help="list backbones, or the modules (taps) of one")
     p.add_argument("name", nargs="?", default=None, help="e.g. alex or torchvision:resnet18")
-    p.add_argument("--depth", type=int, default=2, help="module name depth to list (default 2)")
-    p.add_argument("--size", type=int, default=224, help="dry-run input side (default 224)")
+    p.add_argument(
+        "--depth", type=_bounded(int, 1), default=2, help="module name depth to list (default 2)"
+    )
+    p.add_argument(
+        "--size", type=_bounded(int, 1), default=224, help="dry-run input side (default 224)"
+    )
     p.set_defaults(func=_cmd_backbones)
+
+
+def _add_resampling_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--n-boot", type=_resample_count, default=1000, help="bootstrap resamples for CIs"
+    )
+    p.add_argument(
+        "--n-perm", type=_resample_count, default=10000, help="permutations for significance"
+    )
+    # numpy.random.default_rng takes no negative seed.
+    p.add_argument("--seed", type=_bounded(int, 0), default=0, help="seed of the resampling")
 
 
 def _add_stats_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--reports-dir", default="reports", help="root of report folders (default reports)"
     )
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs")
-    p.add_argument("--n-perm", type=int, default=10000, help="permutations for significance")
-    p.add_argument("--seed", type=int, default=0, help="seed of the resampling")
+    _add_resampling_options(p)
 
 
 def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) -> None:
@@ -323,9 +449,19 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
         "path: BAPPS layout, a study CSV (2AFC/JND, or MOS with ref,dist,mos|dmos), or an "
         "extracted TID2013/KADID-10k/CSIQ/LIVE/NIGHTS folder",
     )
-    p.add_argument("--metrics", default="all", help="comma-separated metric names, or all")
+    p.add_argument(
+        "--metrics",
+        type=_metric_names,
+        default="all",
+        help="comma-separated metric names, or all",
+    )
     p.add_argument("--out", default=None, help="run directory (default runs/<dataset>)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: CUDA if present)")
+    p.add_argument(
+        "--device",
+        type=_device,
+        default=None,
+        help="cpu, cuda, cuda:1 (default: CUDA if present)",
+    )
     p.add_argument(
         "--dtype",
         default="fp32",
@@ -343,11 +479,12 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
         help="run network metrics through torch.compile (pays off on a GPU; the first batch of "
         "each shape compiles, which takes seconds to a minute)",
     )
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--chunk-size", type=int, default=4096, help="samples per resumable chunk")
+    positive = _bounded(int, 1)
+    p.add_argument("--batch-size", type=positive, default=64)
+    p.add_argument("--chunk-size", type=positive, default=4096, help="samples per resumable chunk")
     p.add_argument(
         "--max-batch-pixels",
-        type=int,
+        type=positive,
         default=64 * 256 * 256,
         help="at most this many pixels (batch x height x width) per batch, so large images "
         "score in smaller batches (default: 64 images of 256x256)",
@@ -360,7 +497,7 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=_bounded(int, 1, note=" (leave it out for one per core, 2 to 8)"),
         default=None,
         help="image-decoding threads (default: one per core, 2 to 8)",
     )
@@ -370,7 +507,14 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
         help="record undecodable samples as failed (counted in the manifest)",
     )
     p.add_argument("--data-root", default=None, help="data root (default $IQA_BENCH_DATA)")
-    p.add_argument("--split", default="val", help="2AFC split (val or train)")
+    p.add_argument(
+        "--split",
+        default="val",
+        help="split to score, by dataset: bapps, synthetic and BAPPS-layout folders: val "
+        "(default) or train (2AFC; JND is always val); nights: train, val or test (DreamSim "
+        "reports test); MOS sets (tid2013, kadid10k, csiq, live, MOS CSVs) have no splits: val, "
+        "all and test each score every image; 2AFC/JND study CSVs: val only",
+    )
     p.add_argument("--download", action="store_true", help="download the dataset if missing")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
@@ -385,7 +529,7 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
     )
     p.add_argument(
         "--resize",
-        type=int,
+        type=_bounded(int, 1, note=" (leave it out for native resolution)"),
         default=None,
         help="resize images to N x N before scoring (default: native resolution)",
     )
@@ -402,7 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="print the score of one metric for two image files")
     p.add_argument("--metric", required=True, help="metric name (see `iqa-bench list`)")
-    p.add_argument("--device", default=None, help="torch device, e.g. cuda (default cpu)")
+    p.add_argument(
+        "--device", type=_device, default=None, help="torch device, e.g. cuda (default cpu)"
+    )
     p.add_argument("img0")
     p.add_argument("img1")
     p.set_defaults(func=_cmd_score)
@@ -430,9 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="compare one task (default: every task both runs scored)",
     )
-    p.add_argument("--n-boot", type=int, default=1000)
-    p.add_argument("--n-perm", type=int, default=10000)
-    p.add_argument("--seed", type=int, default=0)
+    _add_resampling_options(p)
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("download", help="download (or generate) a dataset into the data root")

@@ -99,3 +99,24 @@ def test_unknown_metric_parameter_is_rejected():
 def test_bad_parameter_value_is_rejected():
     with pytest.raises(ValueError, match=r"key 'version': '0.2' is not one of '0.1', '0.0'"):
         iqa_bench.create_metric("lpips-alex", version="0.2", pretrained=False)
+
+
+@pytest.mark.weights
+@pytest.mark.parametrize("name", ["lpips-alex", "lpips-alex-baseline"])
+def test_float64_images_score_as_their_float32_values_in_lpips(name, alex_weights):
+    metric = iqa_bench.create_metric(name)
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(2, 3, 64, 64, generator=gen), torch.rand(2, 3, 64, 64, generator=gen)
+    # float64 copies of float32 values convert back exactly, so the scores must be identical.
+    assert torch.equal(metric(x.double(), y.double()), metric(x, y))
+
+
+def test_float64_images_reach_a_random_trunk_in_its_dtype():
+    metric = iqa_bench.create_metric("lpips-squeeze", pretrained=False, lpips=False)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(1, 3, 48, 48, generator=gen, dtype=torch.float64)
+    y = torch.rand(1, 3, 48, 48, generator=gen, dtype=torch.float64)
+    assert torch.equal(metric(x, y), metric(x.float(), y.float()))
+    x.requires_grad_(True)
+    metric(x, y).sum().backward()  # gradients flow back to the float64 input, in its dtype
+    assert x.grad is not None and x.grad.dtype == torch.float64 and x.grad.abs().sum() > 0

@@ -75,6 +75,26 @@ def check_pair(x: Any, y: Any, min_size: int = 1, metric: str = "metric") -> Non
         )
 
 
+def _inputs_in_weight_dtype(metric: Metric, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """Forward pre-hook: float image batches in the dtype of the metric's weights.
+
+    A float64 batch would otherwise reach a float32 trunk and fail inside the first convolution
+    ("Input type (double) and bias type (float)"). Exact for float64 holding float32 values, and
+    otherwise a rounding far below the trunk's own float32 error; metrics without weights (pixel
+    metrics) convert inputs themselves and are left alone. Other dtypes (uint8, ...) pass
+    unchanged to the input check, which names them.
+    """
+    dtype = next((t.dtype for t in metric.parameters() if t.is_floating_point()), None)
+    if dtype is None:
+        return None
+    return tuple(
+        a.to(dtype)
+        if isinstance(a, torch.Tensor) and a.is_floating_point() and a.dtype != dtype
+        else a
+        for a in args
+    )
+
+
 def autocast_off(device_type: str) -> contextlib.AbstractContextManager:
     """Context that disables autocast (for float32/float64 parts of a metric)."""
     return torch.autocast(device_type=device_type, enabled=False)
@@ -107,6 +127,7 @@ class Metric(nn.Module):
         self.check_inputs = True
         self.channels_last = False
         self.compiled = False  # set by compile_for_inference
+        self.register_forward_pre_hook(_inputs_in_weight_dtype)
 
     @property
     def name(self) -> str:
@@ -205,7 +226,11 @@ class Metric(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Score two float RGB batches in [0, 1] of shape (N, 3, H, W); returns shape (N,)."""
+        """Score two float RGB batches in [0, 1] of shape (N, 3, H, W); returns shape (N,).
+
+        Any float dtype is accepted: metrics with weights get the batches in their weights' dtype
+        (float64 images into a float32 trunk), pixel metrics compute in float64.
+        """
         if self.check_inputs:
             check_pair(x, y, self.min_size, repr(self.name))
         return self.compare(self.embed(x), self.embed(y))

@@ -80,6 +80,40 @@ class RunOptions:
     keep_freed_memory: bool = True
     overlap_decoding: bool | None = None
 
+    def __post_init__(self) -> None:
+        """Check the values now, so a bad one fails before any work instead of scoring nothing.
+
+        Raises:
+            InputError: Naming the attribute, the bad value and the accepted range.
+        """
+        from numbers import Integral
+
+        from ..errors import InputError
+
+        counts = {  # attribute: (value, what None means; "" where None is not accepted)
+            "batch_size": (self.batch_size, ""),
+            "chunk_size": (self.chunk_size, ""),
+            "max_batch_pixels": (self.max_batch_pixels, ""),
+            "workers": (self.workers, "default_workers(), one per core from 2 to 8"),
+            "resize": (self.resize, "native resolution"),
+        }
+        for name, (value, none_means) in counts.items():
+            if value is None and none_means:
+                continue
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                alternative = f", or None for {none_means}" if none_means else ""
+                raise InputError(
+                    f"{name}: {value!r} is not allowed; give a whole number >= 1{alternative}."
+                )
+        if self.dtype not in DTYPES:
+            raise InputError(f"dtype: {self.dtype!r} is not one of {', '.join(DTYPES)}.")
+        if self.compile is not None and self.compile not in COMPILE_MODES:
+            raise InputError(
+                f"compile: {self.compile!r} is not one of {', '.join(COMPILE_MODES)} (or None)."
+            )
+        if self.device is not None:
+            resolve_device(self.device)
+
 
 @dataclass
 class RunResult:
@@ -90,11 +124,50 @@ class RunResult:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def resolve_device(device: str | None, ctx: DistContext) -> torch.device:
+def resolve_device(
+    device: str | torch.device | None, ctx: DistContext | None = None
+) -> torch.device:
+    """The device to run on, checked to exist on this machine.
+
+    Args:
+        device: ``cpu``, ``cuda``, ``cuda:1``, ``mps``...; None picks CUDA when present, else CPU.
+        ctx: Under torchrun, a bare ``cuda`` becomes this process's ``LOCAL_RANK`` GPU.
+
+    Raises:
+        InputError: ``device`` is not a torch device name, or names one this machine lacks (for
+            ``cuda``: no GPU, no driver, or a CPU-only torch build); the message lists the
+            devices there are.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    from ..errors import InputError
+
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dev.type == "cuda" and dev.index is None and ctx.world_size > 1:
+    available = ["cpu"]
+    for kind in ("cuda", "xpu", "mps"):
+        backend = getattr(torch, kind, None)
+        if backend is not None and backend.is_available():
+            available += [kind, *(f"{kind}:{i}" for i in range(backend.device_count()))]
+    fix = (
+        f"devices here: {', '.join(available)}; pass one of them, or no device to use "
+        f"{'cuda' if 'cuda' in available else 'cpu'}"
+    )
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"device: {device!r} is not a torch device name; {fix}.") from None
+    if dev.type != "cpu" and str(dev) not in available:
+        count = sum(name.startswith(f"{dev.type}:") for name in available)
+        found = (
+            f"torch finds {count} {dev.type} device(s)"
+            if count
+            else f"torch finds no {dev.type} device: no GPU, no driver, or a torch build without it"
+        )
+        raise InputError(f"device: {device!r} is not available ({found}); {fix}.")
+    if dev.type == "cuda" and dev.index is None and ctx is not None and ctx.world_size > 1:
         dev = torch.device("cuda", ctx.local_rank)
     return dev
 
