@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tests.bapps_fixture import make_bapps_layout
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 
 # BAPPS 2AFC val subsets and sizes, JND val subsets and sizes (shared/reference/BAPPS.md).
 VAL_2AFC = {

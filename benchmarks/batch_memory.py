@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.bapps_fixture import make_bapps_layout  # noqa: E402
+from iqa_bench.datasets.bapps_layout import make_bapps_layout  # noqa: E402
 
 METRICS = ["l2", "l2-lab", "psnr", "ssim", "ssim-paper"]
 

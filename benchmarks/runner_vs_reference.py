@@ -30,7 +30,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import torch  # noqa: E402
 
 from benchmarks.reference_loop import score_reference  # noqa: E402
-from tests.bapps_fixture import make_bapps_layout  # noqa: E402
+from iqa_bench.datasets.bapps_layout import make_bapps_layout  # noqa: E402
 
 SUBSETS = ("traditional", "cnn", "superres", "deblur", "color", "frameinterp")
 TABLE = [

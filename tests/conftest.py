@@ -21,25 +21,6 @@ WEIGHTS_DIR = _shared("IQA_BENCH_WEIGHTS", REPO.parent / "shared" / "weights")
 REFERENCE_DIR = _shared("IQA_BENCH_REFERENCE", REPO.parent / "shared" / "reference")
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _isolated_environment(tmp_path_factory: pytest.TempPathFactory):
-    """Keep tests off the user's cache and the network; expose the real weights folder if any."""
-    saved = {
-        k: os.environ.get(k) for k in ("IQA_BENCH_CACHE", "IQA_BENCH_DATA", "IQA_BENCH_OFFLINE")
-    }
-    os.environ["IQA_BENCH_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    os.environ["IQA_BENCH_DATA"] = str(tmp_path_factory.mktemp("data"))
-    os.environ["IQA_BENCH_OFFLINE"] = "1"
-    if WEIGHTS_DIR is not None:
-        os.environ["IQA_BENCH_WEIGHTS"] = str(WEIGHTS_DIR)
-    yield
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 def weights_file(name: str) -> Path:
     """Path of a real features-only trunk file, or skip the test saying why."""
     if WEIGHTS_DIR is None:
