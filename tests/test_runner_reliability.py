@@ -240,14 +240,15 @@ def test_metrics_of_earlier_runs_into_the_same_out_stay_in_the_manifest(
 # 4. Resume robustness
 
 
-def _truncate(path) -> None:
+def _truncate(path, keep: float = 0.5) -> None:
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
+    path.write_bytes(data[: int(len(data) * keep)])
 
 
-def test_a_truncated_finished_scores_file_is_recomputed(bapps_root, tmp_path):
+@pytest.mark.parametrize("keep", [0.5, 0.0])  # BadZipFile, EOFError from numpy
+def test_a_truncated_finished_scores_file_is_recomputed(bapps_root, tmp_path, keep):
     run = _run(bapps_root, ["l2"], tmp_path / "run")
-    _truncate(store.final_path(run.run_dir, "l2", "2afc"))
+    _truncate(store.final_path(run.run_dir, "l2", "2afc"), keep)
     _run(bapps_root, ["l2"], tmp_path / "run")
     fresh = _run(bapps_root, ["l2"], tmp_path / "fresh")
     _assert_same_scores(run.run_dir, fresh.run_dir, "l2")

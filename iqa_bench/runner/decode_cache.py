@@ -2,7 +2,7 @@
 
 Each runner chunk's decoded images are stored as uint8 ``.npy`` arrays (one per image field,
 shape (n, H, W, 3)) and read back memory-mapped. The key covers the task, the chunk's image
-paths and their identity, sizes and modification times (:func:`.store.file_stamp`), so a changed
+paths and their identity, sizes and modification times (:func:`.store.file_stamps`), so a changed
 file is decoded again. Chunks whose images differ in size, and chunks where a sample failed to
 decode (``--skip-bad``), are not cached: they are decoded each time, so a failure is never
 replayed as data.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .store import file_stamp
+from .store import file_stamps
 
 
 class DecodeCache:
@@ -49,8 +49,8 @@ class DecodeCache:
         if load_size is not None:  # None keeps the keys of entries cached before load sizes
             digest.update(f"\0load_size={load_size}\n".encode())
         for p in positions:
-            for field in fields:
-                digest.update(f"{p}\0{file_stamp(getattr(samples[p], field))}\n".encode())
+            for stamp in file_stamps(getattr(samples[p], field) for field in fields):
+                digest.update(f"{p}\0{stamp}\n".encode())
         return digest.hexdigest()
 
     def _folder(self, key: str) -> Path:

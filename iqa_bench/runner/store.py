@@ -22,7 +22,7 @@ import shutil
 import socket
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,28 +53,35 @@ def ids_digest(sample_ids: list[str]) -> str:
     return hashlib.sha256("\n".join(sample_ids).encode()).hexdigest()
 
 
-def file_stamp(path: str | os.PathLike) -> str:
-    """Absolute path, device, inode, size, mtime and ctime (ns) of a file, or ``missing``.
+def file_stamps(paths: Iterable[str | os.PathLike]) -> list[str]:
+    """Per file: its path, device, inode, size, mtime and ctime (ns), or ``missing``.
 
     The fields git uses to notice a changed file without reading it: an edit changes the
     mtime and ctime (also when the size stays and the mtime is set back), another folder or a
-    replaced file changes the device or inode. About 2 us a file, where hashing the contents
-    of BAPPS val would read 2 GB.
+    replaced file changes the device or inode. About 5 us a file (0.6 s for the 128,232 images
+    of BAPPS val), where hashing their contents would read them all. Paths are taken as given
+    (the dataset's resolved root is part of the fingerprints beside them).
 
     Example:
-        >>> file_stamp("/no/such/file.png")
-        '/no/such/file.png\\x00missing'
+        >>> file_stamps(["/no/such/file.png"])
+        ['/no/such/file.png\\x00missing']
     """
-    path = os.path.abspath(path)
-    try:
-        st = os.stat(path)
-    except OSError:
-        return f"{path}\0missing"
-    return f"{path}\0{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+    out = []
+    stat = os.stat
+    for path in map(os.fspath, paths):  # one tight loop: this runs for every image on reruns
+        try:
+            st = stat(path)
+        except OSError:
+            out.append(f"{path}\0missing")
+            continue
+        out.append(
+            f"{path}\0{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+        )
+    return out
 
 
 def stamps_digest(stamps: Sequence[str]) -> str:
-    """SHA-256 of file stamps (see :func:`file_stamp`), in order."""
+    """SHA-256 of file stamps (see :func:`file_stamps`), in order."""
     return hashlib.sha256("\n".join(stamps).encode()).hexdigest()
 
 
@@ -114,7 +121,10 @@ def _read(path: Path, keys: Sequence[str]) -> dict | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path) as data:
+        data = np.load(path)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array under our name
+            return None
+        with data:
             out = {k: data[k] for k in keys if k in data.files}
         if "fingerprint" not in out:
             return None
@@ -122,7 +132,7 @@ def _read(path: Path, keys: Sequence[str]) -> dict | None:
         if "failed" in out:
             out["failed"] = [tuple(f) for f in json.loads(str(out["failed"]))]
         return out
-    except (*UNREADABLE, json.JSONDecodeError):
+    except UNREADABLE:  # JSONDecodeError is a ValueError
         return None  # a torn or foreign file is recomputed, not trusted
 
 

@@ -298,6 +298,7 @@ class TaskRun:
         self.samples = ds.samples(task)
         self.load_size = ds.load_size
         self.ids = [s.sample_id for s in self.samples]
+        self.ids_digest = store.ids_digest(self.ids)
         self.fields = store.SCORE_FIELDS[task]
         dtype = DTYPES[opts.dtype]
         self.autocast = (
@@ -306,11 +307,11 @@ class TaskRun:
         # Every image file's stamp decides the numbers as much as the metric does: an edited
         # image or another folder with the same sample ids must not reuse earlier scores.
         images = image_fields(task)
-        stamps = ["\t".join(store.file_stamp(getattr(s, f)) for f in images) for s in self.samples]
-        size = opts.chunk_size
+        stamps = store.file_stamps(getattr(s, f) for s in self.samples for f in images)
+        size, k = opts.chunk_size, len(images)
         self.starts = list(range(0, len(self.samples), size))
         self.files_digest = store.stamps_digest(stamps)
-        chunk_digests = [store.stamps_digest(stamps[a : a + size]) for a in self.starts]
+        chunk_digests = [store.stamps_digest(stamps[a * k : (a + size) * k]) for a in self.starts]
         self.final_fps, self.chunk_fps = {}, {}
         for name, m in metrics.items():
             base = self.scores_fingerprint(name, asdict(m.card), m.weight_hashes)
@@ -333,7 +334,7 @@ class TaskRun:
                 "weights": weights,
                 "task": self.task,
                 "dataset": self.dataset_fp,
-                "ids": store.ids_digest(self.ids),
+                "ids": self.ids_digest,
                 "dtype": self.opts.dtype,
                 "resize": self.opts.resize,
             }
