@@ -315,7 +315,7 @@ def _new_manifest(
     except InputError:
         if opts.reuse:
             raise
-        log(f"{run_dir / 'manifest.json'} is not valid JSON; --recompute writes a new one")
+        log(f"{run_dir / 'manifest.json'} is unreadable; --recompute writes a new one")
         previous = {}
     manifest = {
         "schema": 1,
