@@ -2,8 +2,10 @@
 
 Each runner chunk's decoded images are stored as uint8 ``.npy`` arrays (one per image field,
 shape (n, H, W, 3)) and read back memory-mapped. The key covers the task, the chunk's image
-paths and their sizes and modification times, so a changed file is decoded again. Chunks whose
-images differ in size are not cached (they are decoded each time).
+paths and their identity, sizes and modification times (:func:`.store.file_stamps`), so a changed
+file is decoded again. Chunks whose images differ in size, and chunks where a sample failed to
+decode (``--skip-bad``), are not cached: they are decoded each time, so a failure is never
+replayed as data.
 
 Example:
     >>> cache = DecodeCache(Path("~/.cache/iqa-bench/decoded").expanduser())  # doctest: +SKIP
@@ -20,6 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from .store import file_stamps
 
 
 class DecodeCache:
@@ -40,19 +44,13 @@ class DecodeCache:
         fields: Sequence[str],
         load_size: int | None = None,
     ) -> str:
-        """Identity of a chunk: task, load size, positions, image paths, file sizes and mtimes."""
+        """Identity of a chunk: task, load size, positions and its image files' stamps."""
         digest = hashlib.sha256(task.encode())
         if load_size is not None:  # None keeps the keys of entries cached before load sizes
             digest.update(f"\0load_size={load_size}\n".encode())
         for p in positions:
-            for field in fields:
-                path = str(getattr(samples[p], field))
-                try:
-                    st = os.stat(path)
-                    stamp = f"{st.st_size}:{st.st_mtime_ns}"
-                except OSError:
-                    stamp = "missing"
-                digest.update(f"{p}\0{path}\0{stamp}\n".encode())
+            for stamp in file_stamps(getattr(samples[p], field) for field in fields):
+                digest.update(f"{p}\0{stamp}\n".encode())
         return digest.hexdigest()
 
     def _folder(self, key: str) -> Path:
@@ -69,15 +67,17 @@ class DecodeCache:
             images = {f: np.load(folder / f"{f}.npy", mmap_mode="r") for f in meta["fields"]}
         except (OSError, ValueError, KeyError):
             return None  # a torn entry is decoded again, not trusted
-        failed = [tuple(item) for item in meta["failed"]]
-        return meta["positions"], images, failed
+        if meta.get("failed"):
+            return None  # written by older versions: a failure is retried, not replayed
+        return meta["positions"], images, []
 
     def save(
         self, key: str, positions: list[int], images: dict[str, np.ndarray], failed: list
     ) -> None:
-        """Store a chunk atomically (written to a temporary folder, then renamed)."""
+        """Store a chunk atomically (written to a temporary folder, then renamed); a chunk with
+        failed samples is not stored."""
         folder = self._folder(key)
-        if folder.exists():
+        if failed or folder.exists():
             return
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".tmp-"))

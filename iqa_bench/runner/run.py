@@ -5,9 +5,10 @@ It computes no statistics: it writes per-sample distances (see ``docs/ARCHITECTU
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import torch
 from ..config import metric_cards
 from ..datasets import Dataset, open_dataset
 from ..download import DEFAULT_STALL_TIMEOUT
+from ..errors import InputError, RunDirBusyError
 from ..metrics import Metric, create_metric
 from ..metrics.base import COMPILE_MODES
 from ..weights import WeightsUnavailableError
@@ -247,13 +249,19 @@ def run_benchmark(
             folder CSV, or an opened ``Dataset``.
         metrics: Metric names, or ``"all"`` (metrics whose weights are unavailable are skipped
             with the reason; a named metric that cannot load is an error).
-        out_dir: Run directory; default ``runs/<dataset>``. Finished results in it are reused.
+        out_dir: Run directory; default ``runs/<dataset>``. Finished results in it are reused
+            where their metric, data and image files are unchanged, and metrics of earlier
+            runs into it stay in the manifest while their results are still valid.
         options: Device, dtype, batch size, ... (see :class:`RunOptions`).
         data_root, split, download, stall_timeout: Passed to ``open_dataset``.
         log: Callable for terminal messages (default: print to stderr).
 
     Returns:
         The run directory, its manifest and the skipped metrics.
+
+    Raises:
+        RunDirBusyError: Another run is writing ``out_dir``.
+        InputError: ``out_dir`` holds a ``manifest.json`` that is not valid JSON.
 
     Example:
         >>> result = run_benchmark("synthetic", ["l2", "lpips-alex"], "runs/demo")  # doctest: +SKIP
@@ -286,10 +294,81 @@ def run_benchmark(
     )
     run_dir = Path(out_dir or Path("runs") / ds.name)
     run_dir.mkdir(parents=True, exist_ok=True)
-    built, skipped = build_metrics(metrics, device, log)
-    compiled = {
-        n for n, m in built.items() if opts.compile and m.compile_for_inference(opts.compile)
-    }
+    with _exclusive(run_dir, ctx):
+        built, skipped = build_metrics(metrics, device, log)
+        compiled = {
+            n for n, m in built.items() if opts.compile and m.compile_for_inference(opts.compile)
+        }
+        manifest, previous, dataset_fp = _new_manifest(
+            ds, run_dir, built, skipped, opts, device, ctx, allocator, log
+        )
+        for name in compiled:
+            manifest["metrics"][name]["compiled"] = opts.compile
+        decode_s, decode_cpu_s, cache_hits = 0.0, 0.0, 0
+        task_runs = []
+        for task in ds.tasks():
+            task_run = TaskRun(ds, task, built, run_dir, opts, device, ctx, dataset_fp)
+            task_runs.append(task_run)
+            subsets: dict[str, int] = {}
+            for s in task_run.samples:
+                subsets[s.subset] = subsets.get(s.subset, 0) + 1
+            manifest["tasks"][task] = {"n": len(task_run.samples), "subsets": subsets}
+            if ctx.is_main:
+                store.write_judgments(run_dir, task, task_run.samples)
+            with cuda_float32_precision(opts.dtype):
+                task_run.run(log)
+            decode_s += task_run.decode_s
+            decode_cpu_s += task_run.decode_cpu_s
+            cache_hits += task_run.decode_cache_hits
+            for name, seconds in task_run.timings.items():
+                manifest["metrics"][name]["timings"][task] = round(seconds, 4)
+        _keep_earlier_metrics(previous, manifest, task_runs, log)
+        manifest["failed_samples"] = _failed_samples(task_runs)
+        manifest["timings"] = {
+            "total_s": round(time.perf_counter() - t_start, 3),
+            "cpu_s": round(time.process_time() - cpu_start, 3),
+            "decode_s": round(decode_s, 3),
+            "decode_cpu_s": round(decode_cpu_s, 3),
+            "decode_cache_chunks_reused": cache_hits,
+        }
+        if manifest["failed_samples"]:
+            log(
+                f"{len(manifest['failed_samples'])} samples failed and are recorded in the manifest"
+            )
+        if ctx.is_main:
+            store.write_manifest(run_dir, manifest)
+        ctx.barrier()
+    return RunResult(run_dir, manifest, skipped)
+
+
+@contextlib.contextmanager
+def _exclusive(run_dir: Path, ctx: DistContext) -> Iterator[None]:
+    """Hold the run directory's lock for the run (rank 0 only, under torchrun).
+
+    Every rank learns whether rank 0 got it, so all of them stop with the same error instead
+    of the others waiting forever in a collective.
+    """
+    lock, error = None, None
+    if ctx.is_main:
+        try:
+            lock = store.RunDirLock(run_dir, now_iso()).__enter__()
+        except RunDirBusyError as exc:
+            error = str(exc)
+    holder_error = ctx.gather(error)[0]
+    if holder_error is not None:
+        raise RunDirBusyError(holder_error)
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.__exit__(None, None, None)
+
+
+def _new_manifest(
+    ds, run_dir, built, skipped, opts, device, ctx, allocator, log
+) -> tuple[dict, dict, dict]:
+    """This run's manifest before scoring, the run directory's earlier manifest (or {}), and
+    the dataset fields that go into the scores' fingerprints."""
     dataset_info = {
         "name": ds.name,
         "card_version": ds.version,
@@ -305,7 +384,15 @@ def run_benchmark(
     dataset_fp = {k: dataset_info[k] for k in ("name", "card_version", "synthetic", "split")}
     if ds.load_size is not None:  # absent when None, so earlier results keep their fingerprints
         dataset_fp["load_size"] = ds.load_size
-    previous = store.read_manifest(run_dir) or {}
+    # Another folder with the same name and sample ids is other data.
+    dataset_fp["root"] = str(Path(str(ds.root)).resolve())
+    try:
+        previous = store.read_manifest(run_dir) or {}
+    except InputError:
+        if opts.reuse:
+            raise
+        log(f"{run_dir / 'manifest.json'} is unreadable; --recompute writes a new one")
+        previous = {}
     manifest = {
         "schema": 1,
         "run_id": previous.get("run_id") or new_run_id(ds.name),
@@ -327,44 +414,69 @@ def run_benchmark(
         "bad_samples": [asdict(b) | {"path": str(b.path)} for b in ds.bad_samples],
         "timings": {},
     }
-    for name in compiled:
-        manifest["metrics"][name]["compiled"] = opts.compile
     manifest["metrics"].update({n: skipped_record(n, r) for n, r in skipped.items()})
-    decode_s, decode_cpu_s, cache_hits = 0.0, 0.0, 0
-    for task in ds.tasks():
-        task_run = TaskRun(ds, task, built, run_dir, opts, device, ctx, dataset_fp)
-        subsets: dict[str, int] = {}
-        for s in task_run.samples:
-            subsets[s.subset] = subsets.get(s.subset, 0) + 1
-        manifest["tasks"][task] = {"n": len(task_run.samples), "subsets": subsets}
-        if ctx.is_main:
-            store.write_judgments(run_dir, task, task_run.samples)
-        with cuda_float32_precision(opts.dtype):
-            task_run.run(log)
-        decode_s += task_run.decode_s
-        decode_cpu_s += task_run.decode_cpu_s
-        cache_hits += task_run.decode_cache_hits
-        for name, seconds in task_run.timings.items():
-            manifest["metrics"][name]["timings"][task] = round(seconds, 4)
-        manifest["failed_samples"] += [
-            {
-                "task": task,
-                "sample_id": task_run.samples[p].sample_id,
-                "path": path,
-                "reason": reason,
-            }
-            for p, (path, reason) in sorted(task_run.failed.items())
-        ]
-    manifest["timings"] = {
-        "total_s": round(time.perf_counter() - t_start, 3),
-        "cpu_s": round(time.process_time() - cpu_start, 3),
-        "decode_s": round(decode_s, 3),
-        "decode_cpu_s": round(decode_cpu_s, 3),
-        "decode_cache_chunks_reused": cache_hits,
-    }
-    if manifest["failed_samples"]:
-        log(f"{len(manifest['failed_samples'])} samples failed and are recorded in the manifest")
-    if ctx.is_main:
-        store.write_manifest(run_dir, manifest)
-    ctx.barrier()
-    return RunResult(run_dir, manifest, skipped)
+    return manifest, previous, dataset_fp
+
+
+def _keep_earlier_metrics(previous: dict, manifest: dict, task_runs: list[TaskRun], log) -> None:
+    """Add the records of metrics that earlier runs into this directory scored and this one did
+    not, while their finished files are valid for this run's data and settings.
+
+    Valid means each task's finished file carries the fingerprint this run would give that
+    metric (same card, recorded weights, dataset, sample ids, image files, dtype and resize);
+    its failed samples are kept with it. Others are dropped from the manifest, and said so.
+    """
+    cards = metric_cards()
+    kept, dropped = [], []
+    for name, record in (previous.get("metrics") or {}).items():
+        if name in manifest["metrics"]:
+            continue
+        failures = (
+            _valid_earlier_failures(name, record, cards, task_runs)
+            if isinstance(record, dict) and record.get("status") == "ok" and name in cards
+            else None
+        )
+        if failures is None:
+            dropped.append(name)
+            continue
+        manifest["metrics"][name] = record
+        kept.append(name)
+        for task_run, failed in zip(task_runs, failures):
+            task_run.add_failures(name, failed)
+    if kept:
+        log(f"kept the finished results of earlier runs for {', '.join(kept)}")
+    if dropped:
+        log(
+            f"dropped {', '.join(dropped)} of earlier runs from the manifest: not scored on "
+            "this data and settings (run them again to add them)"
+        )
+
+
+def _valid_earlier_failures(name, record, cards, task_runs) -> list[list] | None:
+    """Per task, the failed samples of an earlier metric's still valid finished files; None when
+    a task's file is missing, unreadable or stale."""
+    card = asdict(cards[name])
+    weights = record.get("weight_hashes") or {}
+    failures = []
+    for task_run in task_runs:
+        final = store.load_final(task_run.run_dir, name, task_run.task, scores=False)
+        if final is None or final["fingerprint"] != task_run.final_fingerprint(name, card, weights):
+            return None
+        failures.append(final["failed"])
+    return failures
+
+
+def _failed_samples(task_runs: list[TaskRun]) -> list[dict]:
+    """The manifest's failed samples: one entry per task, sample and reason, naming the metrics
+    whose score of the sample is NaN for that reason."""
+    return [
+        {
+            "task": task_run.task,
+            "sample_id": task_run.samples[pos].sample_id,
+            "path": path,
+            "reason": reason,
+            "metrics": sorted(set(names)),
+        }
+        for task_run in task_runs
+        for (pos, path, reason), names in sorted(task_run.failed.items())
+    ]

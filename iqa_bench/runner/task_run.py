@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..errors import InputError
 from ..metrics import Metric
 from ..tasks import task_spec
 from ..weights import cache_dir
@@ -272,66 +273,99 @@ class _MetricTimer:
         return self.events[0].elapsed_time(self.events[1]) / 1000.0
 
 
-def _check_size(metric: Metric, shape: tuple[int, ...], sample_id: str) -> None:
-    h, w = shape[1:3]
-    if min(h, w) < metric.min_size:
-        raise ValueError(
-            f"sample {sample_id}: images of {h}x{w} are smaller than {metric.name!r} accepts "
-            f"(at least {metric.min_size}x{metric.min_size}); drop the metric or resize the data."
-        )
+def _size_problem(metric: Metric, shape: tuple[int, ...], resize: int | None) -> str | None:
+    """Why ``metric`` cannot score images of ``shape`` (B, H, W, 3) as it sees them, else None."""
+    h, w = (resize, resize) if resize else shape[1:3]
+    if min(h, w) >= metric.min_size:
+        return None
+    return (
+        f"images of {h}x{w} are smaller than {metric.name!r} accepts "
+        f"(at least {metric.min_size}x{metric.min_size})"
+    )
 
 
 class TaskRun:
-    """Scores one task for the metrics that still need it, chunk by chunk."""
+    """Scores one task for the metrics that still need it, chunk by chunk.
+
+    Finished scores are reused per chunk when the chunk's fingerprint (metric, dataset, sample
+    ids and its image files' stamps) matches, from chunk files of a killed run or from the
+    finished file; chunks holding failed samples are scored again on every run.
+    """
 
     def __init__(self, ds, task, metrics, run_dir, opts, device, ctx, dataset_fp):
         self.task, self.metrics, self.run_dir, self.opts = task, metrics, run_dir, opts
-        self.device, self.ctx = device, ctx
+        self.device, self.ctx, self.dataset_fp = device, ctx, dataset_fp
         self.samples = ds.samples(task)
         self.load_size = ds.load_size
         self.ids = [s.sample_id for s in self.samples]
+        self.ids_digest = store.ids_digest(self.ids)
         self.fields = store.SCORE_FIELDS[task]
         dtype = DTYPES[opts.dtype]
         self.autocast = (
             (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
         )
-        self.fps = {
-            name: store.fingerprint(
-                {
-                    "metric": name,
-                    "card": asdict(m.card),
-                    "weights": m.weight_hashes,
-                    "task": task,
-                    "dataset": dataset_fp,
-                    "ids": store.ids_digest(self.ids),
-                    "dtype": opts.dtype,
-                    "resize": opts.resize,
-                }
-            )
-            for name, m in metrics.items()
-        }
+        # Every image file's stamp decides the numbers as much as the metric does: an edited
+        # image or another folder with the same sample ids must not reuse earlier scores.
+        images = image_fields(task)
+        stamps = store.file_stamps(getattr(s, f) for s in self.samples for f in images)
+        size, k = opts.chunk_size, len(images)
+        self.starts = list(range(0, len(self.samples), size))
+        self.files_digest = store.stamps_digest(stamps)
+        chunk_digests = [store.stamps_digest(stamps[a * k : (a + size) * k]) for a in self.starts]
+        self.final_fps, self.chunk_fps = {}, {}
+        for name, m in metrics.items():
+            base = self.scores_fingerprint(name, asdict(m.card), m.weight_hashes)
+            self.final_fps[name] = self.final_fingerprint(name, asdict(m.card), m.weight_hashes)
+            self.chunk_fps[name] = [f"{base}:{i}:{size}:{d}" for i, d in enumerate(chunk_digests)]
         self.timings = {name: 0.0 for name in metrics}
         self.providers = feature_providers(metrics.values())
         self.decode_s = 0.0  # waiting for decoded batches
         self.decode_cpu_s = 0.0  # CPU time of decoding threads and of the decoded cache
         self.decode_cache_hits = 0
-        self.failed: dict[int, tuple[str, str]] = {}
+        #: (position, path, reason) -> metrics whose score of that sample is NaN for it.
+        self.failed: dict[tuple[int, str, str], list[str]] = {}
+
+    def scores_fingerprint(self, name: str, card: dict, weights: dict) -> str:
+        """What decides a metric's numbers on this task, except the image files' stamps."""
+        return store.fingerprint(
+            {
+                "metric": name,
+                "card": card,
+                "weights": weights,
+                "task": self.task,
+                "dataset": self.dataset_fp,
+                "ids": self.ids_digest,
+                "dtype": self.opts.dtype,
+                "resize": self.opts.resize,
+            }
+        )
+
+    def final_fingerprint(self, name: str, card: dict, weights: dict) -> str:
+        """Fingerprint of a metric's finished scores file: its numbers' inputs and the files'."""
+        return store.fingerprint(
+            {"scores": self.scores_fingerprint(name, card, weights), "files": self.files_digest}
+        )
+
+    def add_failures(self, name: str, failed: Iterable) -> None:
+        """Record (position, path, reason) items as failed samples of metric ``name``."""
+        for pos, path, reason in failed:
+            self.failed.setdefault((int(pos), str(path), str(reason)), []).append(name)
 
     def run(self, log) -> None:
-        pending = [
-            n
-            for n in self.metrics
-            if not (self.opts.reuse and store.has_final(self.run_dir, n, self.task, self.fps[n]))
-        ]
-        for name in set(self.metrics) - set(pending):
-            for pos in store.load_final_failures(self.run_dir, name, self.task):
-                path = str(getattr(self.samples[pos], image_fields(self.task)[0]))
-                self.failed.setdefault(pos, (path, "failed in an earlier run"))
-            log(f"{self.task}: reusing finished scores of {name}")
+        pending: dict[str, dict | None] = {}
+        for name in self.metrics:
+            final = store.load_final(self.run_dir, name, self.task) if self.opts.reuse else None
+            if final is not None and final["fingerprint"] == self.final_fps[name]:
+                if not final["failed"]:
+                    log(f"{self.task}: reusing finished scores of {name}")
+                    continue
+                log(f"{self.task}: {name}: trying the {len(final['failed'])} failed samples again")
+            pending[name] = final
         if not pending:
             return
-        n, size = len(self.samples), self.opts.chunk_size
+        n = len(self.samples)
         values = {name: {f: np.full(n, np.nan) for f in self.fields} for name in pending}
+        failed: dict[str, list] = {name: [] for name in pending}
         bar = tqdm(
             total=n,
             desc=f"{self.task} ({len(pending)} metrics)",
@@ -339,48 +373,68 @@ class TaskRun:
             disable=not self.opts.progress or not self.ctx.is_main,
             file=sys.stderr,
         )
-        for index, start in enumerate(range(0, n, size)):
-            stop = min(start + size, n)
-            chunk_fps = {name: f"{self.fps[name]}:{index}:{size}" for name in pending}
-            todo = []
-            for name in pending:
-                cached = (
-                    store.load_chunk(self.run_dir, name, self.task, index, chunk_fps[name])
-                    if self.opts.reuse
-                    else None
-                )
-                if cached is None:
-                    todo.append(name)
-                    continue
-                for f in self.fields:
-                    values[name][f][start:stop] = cached[f]
-                for pos, path, reason in cached["failed"]:
-                    self.failed[pos] = (path, reason)
+        for index, start in enumerate(self.starts):
+            stop = min(start + self.opts.chunk_size, n)
+            todo = [
+                name
+                for name, final in pending.items()
+                if not self._reuse_chunk(name, index, start, stop, final, values[name])
+            ]
             if todo:
                 chunk_values, chunk_failed = self._score_chunk(todo, start, stop)
-                if self.ctx.is_main:
-                    for name in todo:
-                        for f in self.fields:
-                            values[name][f][start:stop] = chunk_values[name][f]
+                for name in todo:
+                    for f in self.fields:
+                        values[name][f][start:stop] = chunk_values[name][f]
+                    failed[name] += chunk_failed[name]
+                    if self.ctx.is_main:
                         store.save_chunk(
                             self.run_dir,
                             name,
                             self.task,
                             index,
-                            chunk_fps[name],
+                            self.chunk_fps[name][index],
                             chunk_values[name],
-                            chunk_failed,
+                            chunk_failed[name],
                         )
-                for pos, path, reason in chunk_failed:
-                    self.failed[pos] = (path, reason)
                 self.ctx.barrier()
             bar.update(stop - start)
         bar.close()
-        if self.ctx.is_main:
-            for name in pending:
+        for name in pending:
+            self.add_failures(name, failed[name])
+            if self.ctx.is_main:
                 store.save_final(
-                    self.run_dir, name, self.task, self.fps[name], self.ids, values[name]
+                    self.run_dir,
+                    name,
+                    self.task,
+                    self.final_fps[name],
+                    self.ids,
+                    values[name],
+                    self.chunk_fps[name],
+                    sorted(failed[name]),
                 )
+
+    def _reuse_chunk(
+        self, name: str, index: int, start: int, stop: int, final: dict | None, values: dict
+    ) -> bool:
+        """Fill ``values[start:stop]`` from a chunk file or the finished file if the chunk's
+        fingerprint matches and none of its samples failed; False when it must be scored."""
+        if not self.opts.reuse:
+            return False
+        fp = self.chunk_fps[name][index]
+        found = store.load_chunk(self.run_dir, name, self.task, index, fp)
+        if found is not None and not found["failed"]:
+            for f in self.fields:
+                values[f][start:stop] = found[f]
+            return True
+        if (
+            final is None
+            or final["chunk_fps"][index : index + 1] != [fp]
+            or any(start <= pos < stop for pos, *_ in final["failed"])
+        ):
+            return False
+        for f in self.fields:
+            values[f][start:stop] = final[f][start:stop]
+        return True
 
     def _batches(self, positions: list[int]):
         """Decoded batches of ``positions``: from the decoded-image cache, or decoded and cached."""
@@ -420,21 +474,33 @@ class TaskRun:
                 cache.save(key, *merged)
             self.decode_cpu_s += time.thread_time() - cpu_start
 
-    def _score_batch(self, batch: DecodedBatch, names, local: dict) -> None:
-        """Score one decoded batch with every metric in ``names`` into ``local``."""
+    def _score_batch(self, batch: DecodedBatch, names, local: dict, failed: dict) -> None:
+        """Score one decoded batch with every metric in ``names`` into ``local``.
+
+        A metric that cannot take the batch's image size records its samples in
+        ``failed[name]`` under ``skip_bad`` (they stay NaN for it) and stops the run otherwise.
+        """
         if not batch.positions:
             return
         tensors = {k: to_device(v, self.device, self.opts.resize) for k, v in batch.images.items()}
         shared = SharedEmbeddings(self.providers, self.opts.max_batch_pixels)
         release = shared.release_plan([self.metrics[name] for name in names])
+        first = image_fields(self.task)[0]
         scored = []
         for name, done_with in zip(names, release):
             metric = self.metrics[name]
-            _check_size(
-                metric,
-                batch.images[image_fields(self.task)[0]].shape,
-                self.samples[batch.positions[0]].sample_id,
-            )
+            problem = _size_problem(metric, batch.images[first].shape, self.opts.resize)
+            if problem is not None:
+                paths = [str(getattr(self.samples[p], first)) for p in batch.positions]
+                if not self.opts.skip_bad:
+                    raise InputError(
+                        f"sample {self.samples[batch.positions[0]].sample_id} ({paths[0]}): "
+                        f"{problem}; drop the metric, resize the data (--resize), or use "
+                        "--skip-bad to record such samples as failed for this metric and go on."
+                    )
+                failed[name] += [[p, path, problem] for p, path in zip(batch.positions, paths)]
+                shared.release(done_with)
+                continue
             timer = _MetricTimer(self.device)
             with torch.inference_mode():
                 out = _score_with_backoff(metric, tensors, self.task, self.autocast, shared)
@@ -448,25 +514,28 @@ class TaskRun:
                 for f, arr in zip(self.fields, arrays):
                     local[name][f].update(zip(batch.positions, arr.tolist()))
 
-    def _score_chunk(self, names, start, stop):
+    def _score_chunk(self, names, start, stop) -> tuple[dict, dict[str, list]]:
+        """Scores of ``names`` on samples ``start:stop`` (NaN where failed) and, per metric,
+        the (position, path, reason) of its failed samples, from every rank."""
         positions = list(range(start + self.ctx.rank, stop, self.ctx.world_size))
         local = {name: {f: {} for f in self.fields} for name in names}
-        failed = []
+        failed: dict[str, list] = {name: [] for name in names}
         t0 = time.perf_counter()
         for decoded in self._batches(positions):
             self.decode_s += time.perf_counter() - t0
             self.decode_cpu_s += decoded.decode_cpu_s
             for batch in split_by_pixels(decoded, self.opts.max_batch_pixels, self.opts.resize):
-                failed += batch.failed
-                self._score_batch(batch, names, local)
+                for name in names:  # undecodable samples fail for every metric
+                    failed[name] += [list(f) for f in batch.failed]
+                self._score_batch(batch, names, local, failed)
             t0 = time.perf_counter()
         gathered = self.ctx.gather((local, failed))
         merged = {name: {f: np.full(stop - start, np.nan) for f in self.fields} for name in names}
-        all_failed = []
+        all_failed: dict[str, list] = {name: [] for name in names}
         for part_values, part_failed in gathered:
-            all_failed += part_failed
             for name in names:
+                all_failed[name] += part_failed[name]
                 for f in self.fields:
                     for pos, v in part_values[name][f].items():
                         merged[name][f][pos - start] = v
-        return merged, sorted(all_failed)
+        return merged, {name: sorted(items) for name, items in all_failed.items()}
