@@ -102,6 +102,25 @@ def test_another_folder_with_the_same_sample_ids_is_recomputed(tmp_path):
         assert np.array_equal(judged[2], want["h"])  # judgments come from the new folder
 
 
+def test_a_change_of_the_decoding_rules_recomputes_scores_and_decoded_images(
+    bapps_root, tmp_path, monkeypatch
+):
+    """Files decode to other pixels when images.DECODING_VERSION is bumped (e.g. 16-bit PNGs)."""
+    import iqa_bench.images as images_module
+
+    _run(bapps_root, ["l2"], tmp_path / "run")
+    reads: list[str] = []
+    real = batches_module.read_image_uint8
+    monkeypatch.setattr(
+        batches_module, "read_image_uint8", lambda p, *a: reads.append(str(p)) or real(p, *a)
+    )
+    monkeypatch.setattr(images_module, "DECODING_VERSION", images_module.DECODING_VERSION + 1)
+    messages: list[str] = []
+    _run(bapps_root, ["l2"], tmp_path / "run", messages)
+    assert not any("reusing" in m for m in messages)
+    assert len(reads) == 3 * 10 + 2 * 5  # decoded again, not read from the decoded-image cache
+
+
 # 2. Failures are retried, never replayed
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import images
 from .store import file_stamps
 
 
@@ -44,8 +45,9 @@ class DecodeCache:
         fields: Sequence[str],
         load_size: int | None = None,
     ) -> str:
-        """Identity of a chunk: task, load size, positions and its image files' stamps."""
+        """Identity of a chunk: task, decoding rules, load size, positions, its files' stamps."""
         digest = hashlib.sha256(task.encode())
+        digest.update(f"\0decoding={images.DECODING_VERSION}\n".encode())
         if load_size is not None:  # None keeps the keys of entries cached before load sizes
             digest.update(f"\0load_size={load_size}\n".encode())
         for p in positions:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .. import images
 from ..errors import InputError
 from ..metrics import Metric
 from ..tasks import task_spec
@@ -337,6 +338,7 @@ class TaskRun:
                 "ids": self.ids_digest,
                 "dtype": self.opts.dtype,
                 "resize": self.opts.resize,
+                "decoding": images.DECODING_VERSION,
             }
         )
 
