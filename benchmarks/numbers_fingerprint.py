@@ -35,11 +35,12 @@ def _digest(*arrays: np.ndarray) -> str:
 
 def _fingerprint_run(run_dir: Path, reports: Path) -> dict[str, str]:
     from iqa_bench.reports import write_report
+    from iqa_bench.tasks import TASKS
 
     out: dict[str, str] = {}
     for path in sorted((run_dir / "scores").glob("*/*.npz")):
-        with np.load(path) as data:
-            fields = sorted(k for k in data.files if k not in ("fingerprint",))
+        with np.load(path) as data:  # the numbers only, not provenance stored beside them
+            fields = ("sample_id", *TASKS[path.stem].scores)
             out[f"{path.parent.name}/{path.stem}"] = _digest(*(data[k] for k in fields))
     folder = write_report(run_dir, reports, n_boot=200, n_perm=500, seed=0)
     csv = (folder / "results.csv").read_bytes()
