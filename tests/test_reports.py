@@ -33,6 +33,7 @@ from iqa_bench.reports.tables import (
 )
 from iqa_bench.results import load_run
 from iqa_bench.stats import human_ceiling, jnd_map, twoafc_scores
+from tests.mos_fixture import make_mos_run
 from tests.run_fixture import FakeMetric, make_run
 
 FAST = {"n_boot": 200, "n_perm": 500}
@@ -379,3 +380,27 @@ def test_image_size_line_states_the_load_size_and_the_resize(load_size, resize, 
 
     manifest = {"dataset": {"name": "bapps", "load_size": load_size}, "resize": resize}
     assert resize_text(manifest) == text
+
+
+_UNIQUE_RUNS = {
+    "2afc-and-jnd": lambda root: make_run(root),
+    "2afc-subset-named-avg": lambda root: make_run(
+        root, twoafc_subsets=("avg", "cnn"), jnd_subsets=("avg", "cnn")
+    ),
+    "mos-with-types": lambda root: make_mos_run(root),
+    # A MOS CSV without a type column: the adapter labels every image "all".
+    "mos-without-types": lambda root: make_mos_run(root, types=("all",)),
+    "mos-type-all-beside-others": lambda root: make_mos_run(root, types=("all", "jpeg")),
+}
+
+
+@pytest.mark.parametrize("kind", list(_UNIQUE_RUNS))
+def test_results_csv_rows_are_unique_by_their_key_columns(tmp_path: Path, kind: str) -> None:
+    run_dir = _UNIQUE_RUNS[kind](tmp_path)
+    df = pd.read_csv(io.StringIO(csv_text(summarize(load_run(run_dir), n_boot=100, n_perm=100))))
+    assert len(df) > 0
+    duplicated = df[df.duplicated(["dataset", "task", "metric", "subset"], keep=False)]
+    assert duplicated.empty, duplicated.to_string()
+    if kind == "mos-without-types":
+        # Only the overall rows remain: one per metric and statistic.
+        assert set(df["subset"]) == {"all"}
