@@ -253,8 +253,17 @@ class Run:
         ]
 
     def failed_samples(self) -> list[dict[str, Any]]:
-        """The manifest's ``failed_samples`` list (task, sample_id, path, reason)."""
+        """The manifest's ``failed_samples`` list (task, sample_id, path, reason): samples
+        that failed while scoring (their scores are NaN)."""
         return list(self.manifest.get("failed_samples") or [])
+
+    def bad_samples(self) -> list[dict[str, Any]]:
+        """The manifest's ``bad_samples`` list: samples dropped when opening the dataset.
+
+        Entries hold ``sample_id``, ``path``, ``reason`` and, from newer runners, ``task`` and
+        ``subset`` (``""`` when unknown). These samples are in no judgments or scores file.
+        """
+        return [e for e in self.manifest.get("bad_samples") or [] if isinstance(e, dict)]
 
     def subsets(self, task: str) -> tuple[str, ...]:
         """Subset names of ``task`` in order of first appearance in the judgments."""

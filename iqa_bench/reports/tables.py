@@ -35,7 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .mos import mos_tidy_rows
-from .summary import HUMAN, Cell, MetricRow, RunSummary, TaskSummary
+from .summary import (
+    HUMAN,
+    UNKNOWN_TASK,
+    Cell,
+    MetricRow,
+    RunSummary,
+    TaskSummary,
+    excluded_sentence,
+)
 
 __all__ = [
     "CSV_COLUMNS",
@@ -152,6 +160,8 @@ def score_table(summary: RunSummary, task: str) -> Table:
         caption += " Human = expected agreement of one judge with the panel, mean of h²+(1-h)²."
     if n:
         caption += f" Samples per subset: {n}."
+    if summary.excluded_total(task=task) or summary.excluded_total(task=UNKNOWN_TASK):
+        caption += " " + excluded_sentence(summary, task)
     return Table(
         task=task,
         title=f"{TASK_UNITS.get(task, task)} on {ds.name}{split} ({kind})",
