@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import difflib
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .errors import InputError
 
 __all__ = [
     "GROUP_ORDER",
@@ -163,20 +167,25 @@ def _load_npz(path: Path, keys: tuple[str, ...], what: str) -> dict[str, np.ndar
         )
     try:
         with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in keys if k not in npz.files]
-            if missing:
-                raise ValueError(
-                    f"{path} lacks array(s) {missing} (has {sorted(npz.files)}); the contract "
-                    f"needs {list(keys)}, see docs/ARCHITECTURE.md."
-                )
-            arrays = {k: np.asarray(npz[k]).reshape(-1) for k in keys}
-    except (OSError, EOFError) as exc:
-        raise ValueError(
-            f"{path} is not a readable .npz file ({exc}); re-run the benchmark."
+            names = list(npz.files)
+            arrays = {k: np.asarray(npz[k]).reshape(-1) for k in keys if k in names}
+    # A file cut short by a killed run or a full disk fails inside zipfile/zlib, whose messages
+    # name neither the file nor the fix.
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        raise InputError(
+            f"{path} ({what}) is not a readable .npz file ({type(exc).__name__}: {exc}); it is "
+            "truncated or damaged. Re-run `iqa-bench run` with --out set to this run folder, "
+            "which recomputes it."
         ) from None
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise InputError(
+            f"{path} lacks array(s) {missing} (has {sorted(names)}); the contract "
+            f"needs {list(keys)}, see docs/ARCHITECTURE.md."
+        )
     lengths = {k: len(v) for k, v in arrays.items()}
     if len(set(lengths.values())) != 1:
-        raise ValueError(f"{path} has arrays of different lengths {lengths}; re-run the benchmark.")
+        raise InputError(f"{path} has arrays of different lengths {lengths}; re-run the benchmark.")
     arrays["sample_id"] = arrays["sample_id"].astype(str)
     return arrays
 
@@ -244,8 +253,17 @@ class Run:
         ]
 
     def failed_samples(self) -> list[dict[str, Any]]:
-        """The manifest's ``failed_samples`` list (task, sample_id, path, reason)."""
+        """The manifest's ``failed_samples`` list (task, sample_id, path, reason): samples
+        that failed while scoring (their scores are NaN)."""
         return list(self.manifest.get("failed_samples") or [])
+
+    def bad_samples(self) -> list[dict[str, Any]]:
+        """The manifest's ``bad_samples`` list: samples dropped when opening the dataset.
+
+        Entries hold ``sample_id``, ``path``, ``reason`` and, from newer runners, ``task`` and
+        ``subset`` (``""`` when unknown). These samples are in no judgments or scores file.
+        """
+        return [e for e in self.manifest.get("bad_samples") or [] if isinstance(e, dict)]
 
     def subsets(self, task: str) -> tuple[str, ...]:
         """Subset names of ``task`` in order of first appearance in the judgments."""

@@ -310,6 +310,7 @@ def make_mos_run(
     n_per_type: int = 30,
     metrics: Sequence[FakeMOSMetric] = DEFAULT_MOS_METRICS,
     failed: Sequence[int] = (),
+    bad_samples: Sequence[dict[str, str]] = (),
     resize: int | None = None,
     seed: int = 0,
 ) -> Path:
@@ -317,7 +318,9 @@ def make_mos_run(
 
     A latent quality in [0, 1] per image gives MOS = 9 * quality (or DMOS = 100 * (1 - quality));
     each metric's distance grows as quality falls, plus noise (similarities are stored as
-    ``1 - distance``, as a similarity would be). ``failed`` positions get NaN scores.
+    ``1 - distance``, as a similarity would be). ``failed`` positions get NaN scores (failed while
+    scoring); ``bad_samples`` are written as the manifest's entries (dropped when opening the
+    dataset, so in no judgments or scores file).
     """
     rng = np.random.default_rng(seed)
     run_dir = Path(root) / run_id
@@ -380,6 +383,7 @@ def make_mos_run(
         "failed_samples": [
             {"task": "mos", "sample_id": ids[i], "path": "x.bmp", "reason": "bad"} for i in failed
         ],
+        "bad_samples": [dict(e) for e in bad_samples],
         "timings": {"total_s": 1.0},
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))

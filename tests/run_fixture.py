@@ -66,6 +66,7 @@ def make_run(
     jnd_subsets: Sequence[str] = JND_SUBSETS,
     n_per_subset: int = 40,
     failed: Sequence[tuple[str, int]] = (("2afc", 3),),
+    bad_samples: Sequence[Mapping[str, str]] = (),
     id_prefix: str = "",
     judgment_seed: int = 0,
     metric_seed: int = 1,
@@ -83,7 +84,10 @@ def make_run(
         jnd_subsets: JND subsets; empty to leave the JND task out.
         n_per_subset: Samples per subset for both tasks.
         failed: ``(task, sample index)`` pairs whose scores are NaN for every metric and that
-            the manifest lists as failed.
+            the manifest lists as failed (failed while scoring).
+        bad_samples: Manifest ``bad_samples`` entries as written (samples dropped when opening
+            the dataset: ``sample_id``, ``path``, ``reason``, and ``task``/``subset`` unless
+            mimicking an older runner); such samples are in no judgments or scores file.
         id_prefix: Prefix of the file stems in sample ids (a different prefix gives a run
             whose samples do not match).
         judgment_seed: Seed of the latent distances and judgments (same seed = same samples).
@@ -189,6 +193,7 @@ def make_run(
             {"task": t, "sample_id": all_ids[t][i], "path": f"/data/{i}.png", "reason": "bad PNG"}
             for t, i in failed
         ],
+        "bad_samples": [dict(e) for e in bad_samples],
         "timings": {"total_s": 12.3, "decode_s": 1.1},
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")

@@ -33,6 +33,7 @@ from iqa_bench.reports.tables import (
 )
 from iqa_bench.results import load_run
 from iqa_bench.stats import human_ceiling, jnd_map, twoafc_scores
+from tests.mos_fixture import make_mos_run
 from tests.run_fixture import FakeMetric, make_run
 
 FAST = {"n_boot": 200, "n_perm": 500}
@@ -134,7 +135,7 @@ def test_terminal_summary_lists_metrics_skipped_failed_and_synthetic_banner(summ
         line = rf"^{re.escape(name)}\s+\S+\s+\d+\.\d ± \d+\.\d\s+\d+\.\d ± "
         assert re.search(line, text, re.M)
     assert "skipped lpips-vgg: trunk weights" in text
-    assert "failed samples excluded: 1" in text
+    assert "excluded samples: 1 (1 failed while scoring: 2afc 1)" in text
 
 
 def test_terminal_summary_has_no_synthetic_banner_for_human_data(tmp_path: Path) -> None:
@@ -301,7 +302,7 @@ def test_html_has_warning_tables_skipped_failed_and_provenance(report_dir: Path)
     page = (report_dir / "report.html").read_text()
     assert 'class="warning"' in page and "SYNTHETIC judgments, not human" in page
     assert "<b>lpips-vgg</b>: trunk weights vgg16-397923af-features.pth" in page
-    assert "1 failed sample(s) excluded" in page
+    assert "1 sample(s) excluded: 0 dropped when opening the dataset, 1 failed while" in page
     for needle in (
         "abc123def456",
         "Card version",
@@ -379,3 +380,75 @@ def test_image_size_line_states_the_load_size_and_the_resize(load_size, resize, 
 
     manifest = {"dataset": {"name": "bapps", "load_size": load_size}, "resize": resize}
     assert resize_text(manifest) == text
+
+
+_UNIQUE_RUNS = {
+    "2afc-and-jnd": lambda root: make_run(root),
+    "2afc-subset-named-avg": lambda root: make_run(
+        root, twoafc_subsets=("avg", "cnn"), jnd_subsets=("avg", "cnn")
+    ),
+    "mos-with-types": lambda root: make_mos_run(root),
+    # A MOS CSV without a type column: the adapter labels every image "all".
+    "mos-without-types": lambda root: make_mos_run(root, types=("all",)),
+    "mos-type-all-beside-others": lambda root: make_mos_run(root, types=("all", "jpeg")),
+}
+
+
+@pytest.mark.parametrize("kind", list(_UNIQUE_RUNS))
+def test_results_csv_rows_are_unique_by_their_key_columns(tmp_path: Path, kind: str) -> None:
+    run_dir = _UNIQUE_RUNS[kind](tmp_path)
+    df = pd.read_csv(io.StringIO(csv_text(summarize(load_run(run_dir), n_boot=100, n_perm=100))))
+    assert len(df) > 0
+    duplicated = df[df.duplicated(["dataset", "task", "metric", "subset"], keep=False)]
+    assert duplicated.empty, duplicated.to_string()
+    if kind == "mos-without-types":
+        # Only the overall rows remain: one per metric and statistic.
+        assert set(df["subset"]) == {"all"}
+
+
+def test_every_excluded_sample_is_counted_by_stage_task_and_subset_in_every_report(
+    tmp_path: Path,
+) -> None:
+    bad = [
+        {
+            "task": "2afc",
+            "subset": "cnn",
+            "sample_id": "val/cnn/broken",
+            "path": "/data/broken.png",
+            "reason": "truncated PNG",
+        },
+        # An older runner's entry: no task, no subset (the run has two tasks).
+        {"sample_id": "val/old", "path": "/data/old.png", "reason": "unreadable judgment"},
+    ]
+    # Index 3 of 2AFC and 0 of JND are in the first subset, "traditional".
+    run_dir = make_run(tmp_path / "runs", failed=(("2afc", 3), ("jnd", 0)), bad_samples=bad)
+    summary = summarize(load_run(run_dir), n_boot=100, n_perm=100)
+    assert terminal_summary(summary).splitlines()[-1] == (
+        "excluded samples: 4 (2 dropped when opening the dataset: 2afc 1, task unknown 1; "
+        "2 failed while scoring: 2afc 1, jnd 1)"
+    )
+    folder = write_report(run_dir, tmp_path / "reports", summary=summary)
+    excluded = json.loads((folder / "summary.json").read_text())["excluded_samples"]
+    assert excluded["total"] == 4
+    assert excluded["by_stage"] == {"opening": 2, "scoring": 2}
+    assert excluded["counts"] == [
+        {"stage": "opening", "task": "2afc", "subset": "cnn", "n": 1},
+        {"stage": "opening", "task": "task unknown", "subset": "", "n": 1},
+        {"stage": "scoring", "task": "2afc", "subset": "traditional", "n": 1},
+        {"stage": "scoring", "task": "jnd", "subset": "traditional", "n": 1},
+    ]
+    sentence = "4 sample(s) excluded: 2 dropped when opening the dataset, 2 failed while scoring."
+    markdown = (folder / "report.md").read_text()
+    assert sentence in markdown
+    assert "| dropped when opening the dataset | 2afc | cnn | 1 |" in markdown
+    assert "| dropped when opening the dataset | task unknown | (unknown) | 1 |" in markdown
+    assert "| failed while scoring | jnd | traditional | 1 |" in markdown
+    assert "- dropped when opening the dataset, 2afc `val/cnn/broken`: truncated PNG" in markdown
+    # Where the score is read: each task's table says what it lost.
+    twoafc = markdown_table(score_table(summary, "2afc"))
+    assert (
+        "3 sample(s) excluded: 2 dropped when opening the dataset, 1 failed while scoring (1 of "
+        "them of unknown task, counted under every task)." in twoafc
+    )
+    assert sentence in (folder / "report.html").read_text()
+    assert latex_escape(sentence) in (folder / "report.tex").read_text()

@@ -288,3 +288,22 @@ def test_bench_offline_fails_saying_where_files_go_and_which_url(
     err = capsys.readouterr().err
     assert f"{url} extracted into {tmp_path / 'data' / 'tid2013'}" in err
     assert "mos_with_names.txt" in err
+
+
+def test_mos_table_counts_samples_dropped_when_opening_and_failed_while_scoring(
+    tmp_path: Path,
+) -> None:
+    # An older runner's entry has no task: a run with only the mos task can only mean mos.
+    bad = [{"sample_id": "jpeg/i999", "path": "/data/i999.bmp", "reason": "not an image"}]
+    run_dir = make_mos_run(tmp_path, failed=(0,), bad_samples=bad)
+    summary = summarize(load_run(run_dir), **FAST)
+    sentence = "2 sample(s) excluded: 1 dropped when opening the dataset, 1 failed while scoring."
+    assert sentence in overall_table(summary).caption
+    counts = json.loads(json.dumps(summary.to_dict()))["excluded_samples"]["counts"]
+    assert counts == [
+        {"stage": "opening", "task": "mos", "subset": "", "n": 1},
+        {"stage": "scoring", "task": "mos", "subset": TYPES[0], "n": 1},
+    ]
+    assert "excluded samples: 2 (1 dropped when opening the dataset: mos 1; 1 failed" in (
+        terminal_summary(summary)
+    )

@@ -165,3 +165,20 @@ def test_results_and_reports_do_not_import_torch() -> None:
         "sys.exit(1 if 'torch' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize("which", ["scores/l2/2afc.npz", "judgments/2afc.npz"])
+@pytest.mark.parametrize("keep", [0.5, 0.95])
+def test_truncated_npz_raises_input_error_naming_the_file_and_the_rerun(
+    run_dir: Path, which: str, keep: float
+) -> None:
+    from iqa_bench.errors import InputError
+
+    path = run_dir / which
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])  # a run killed while writing the file
+    with pytest.raises(InputError) as info:
+        load_run(run_dir).twoafc("l2")
+    message = str(info.value)
+    assert str(path) in message
+    assert "iqa-bench run" in message and "recomputes" in message

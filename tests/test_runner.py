@@ -38,26 +38,36 @@ def _metric(name):
         return iqa_bench.create_metric(name, pretrained=False)
 
 
+#: How far a runner score may be from a direct one-sample call (relative, absolute below 1).
+#: Measured (scripts in the issue 16 report): runner vs direct calls on 80 BAPPS-fixture samples
+#: x 2, batch sizes 1, 3, 4, 7, 16, 64, torch threads 1 and 2, on this 2-core CPU: l2, ssim,
+#: psnr differ by 0; lpips-alex-baseline by at most 7.2e-7 (float32 convolutions take
+#: different summation orders by batch size and threads). A fresh install elsewhere measured
+#: 1.0e-6 absolute (0.5100347 vs 0.5100337). Pixel metrics keep 1e-6; the trunk gets 1e-5:
+#: 14x the worst measured here and 10x the one seen elsewhere.
+DIRECT_CALL_TOLERANCE = {"l2": 1e-6, "ssim": 1e-6, "psnr": 1e-6, "lpips-alex-baseline": 1e-5}
+
+
 @pytest.mark.weights
 def test_runner_scores_equal_direct_metric_calls(bapps_root, tmp_path, alex_weights):
-    """Equal to 1e-6 (relative for values above 1: float32 convolutions differ by batch size)."""
+    """Equal within DIRECT_CALL_TOLERANCE: float32 convolutions differ by batch size."""
     result = run_benchmark(str(bapps_root), METRICS, tmp_path / "run", _opts(), log=lambda m: None)
     from iqa_bench.datasets import open_dataset
 
     ds = open_dataset(str(bapps_root))
     samples = ds.samples("2afc")
     for name in METRICS:
-        metric = _metric(name)
+        metric, tol = _metric(name), DIRECT_CALL_TOLERANCE[name]
         with np.load(store.final_path(result.run_dir, name, "2afc")) as data:
             assert list(data["sample_id"]) == [s.sample_id for s in samples]
             for k, s in enumerate(samples):
                 ref, p0, p1 = _tensor(s.ref), _tensor(s.p0), _tensor(s.p1)
                 with torch.no_grad():
                     assert float(data["d0"][k]) == pytest.approx(
-                        float(metric(ref, p0)), rel=1e-6, abs=1e-6
+                        float(metric(ref, p0)), rel=tol, abs=tol
                     )
                     assert float(data["d1"][k]) == pytest.approx(
-                        float(metric(ref, p1)), rel=1e-6, abs=1e-6
+                        float(metric(ref, p1)), rel=tol, abs=tol
                     )
     jnd = np.load(store.final_path(result.run_dir, "l2", "jnd"))
     s0 = ds.samples("jnd")[0]

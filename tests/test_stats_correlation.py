@@ -225,3 +225,74 @@ def test_batched_fit_recovers_curves_near_the_start_and_flags_hopeless_rows() ->
     fitted = np.stack([logistic_5pl(z[r], *params[r]) for r in range(2)])
     assert np.allclose(fitted, t[:2], atol=1e-6)
     assert np.allclose(params[:2], truth[:2], atol=1e-4)
+
+
+def _hard_data(kind: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tied (scores to 0.1, MOS to integers) or weakly related data, seeded."""
+    rng = np.random.default_rng(seed)
+    q = rng.uniform(0, 1, n)
+    if kind == "tied":
+        return np.round(q + rng.normal(0, 0.3, n), 1), np.round(1 + 4 * q + rng.normal(0, 1, n))
+    if kind == "weak":
+        return q + rng.normal(0, 1, n), 5 * q + rng.normal(0, 1, n)
+    mos = 1 + 4 / (1 + np.exp(-8 * (q - 0.5))) + rng.normal(0, 0.2, n)
+    return q + rng.normal(0, 0.1, n), mos
+
+
+def _vqeg_curve_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(SSE, signed PLCC) of curve_fit from the VQEG start max/min(mos), mean(score), 0.1, 0.1."""
+    p0 = [y.max(), y.min(), x.mean(), 0.1, 0.1]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        params, _ = scipy.optimize.curve_fit(logistic_5pl, x, y, p0=p0, maxfev=20000)
+    fitted = logistic_5pl(x, *params)
+    sign = np.sign(scipy.stats.pearsonr(fitted, x).statistic)
+    return float(np.sum((fitted - y) ** 2)), float(sign * scipy.stats.pearsonr(fitted, y).statistic)
+
+
+#: Relative SSE the suite's fit may exceed curve_fit's from the VQEG start by. Measured over
+#: 360 seeded sets (_hard_data tied/weak/clean, n = 20, 50, 200, seeds 0-39; the script is in
+#: the issue 16 report): largest excess 8.2e-10; MINPACK's default ftol is 1.5e-8.
+SSE_SLACK = 1e-8
+#: |PLCC difference| where both fits reach the same minimum (SSE within 1e-8): measured at most
+#: 9.0e-9 over the same 360 sets.
+PLCC_AGREEMENT = 1e-7
+
+
+@pytest.mark.parametrize(
+    ("kind", "n", "seed"),
+    [
+        # The original single start hit maxfev here and PLCC fell back to raw Pearson.
+        ("tied", 20, 95),
+        ("tied", 50, 15),
+        ("tied", 200, 26),
+        ("weak", 20, 48),
+        ("weak", 50, 15),
+        ("weak", 200, 15),
+        # The original start converged, but to a worse local minimum.
+        ("weak", 20, 12),
+        ("weak", 50, 1),
+    ],
+)
+def test_5pl_fit_on_tied_or_weak_data_is_at_least_as_good_as_curve_fit_from_the_vqeg_start(
+    kind: str, n: int, seed: int
+) -> None:
+    x, y = _hard_data(kind, n, seed)
+    res = plcc(x, y)
+    assert res.fit.converged, res.fit.message
+    sse = float(np.sum((res.fit.predict(x) - y) ** 2))
+    reference_sse, _ = _vqeg_curve_fit(x, y)
+    assert sse <= reference_sse * (1 + SSE_SLACK)
+
+
+@pytest.mark.parametrize(("n", "seed"), [(20, 3), (50, 1), (200, 2)])
+def test_5pl_fit_equals_curve_fit_from_the_vqeg_start_on_well_behaved_data(
+    n: int, seed: int
+) -> None:
+    x, y = _hard_data("clean", n, seed)
+    res = plcc(x, y)
+    reference_sse, reference_plcc = _vqeg_curve_fit(x, y)
+    sse = float(np.sum((res.fit.predict(x) - y) ** 2))
+    # The same minimum: SSE within SSE_SLACK, PLCC within PLCC_AGREEMENT (both measured).
+    assert sse == pytest.approx(reference_sse, rel=SSE_SLACK)
+    assert res.value == pytest.approx(reference_plcc, abs=PLCC_AGREEMENT)

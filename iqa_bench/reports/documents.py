@@ -13,10 +13,19 @@ import math
 from collections.abc import Mapping
 
 from .mos_tables import corr_latex, corr_markdown, mos_notes, overall_table, type_table
-from .summary import SYNTHETIC_BANNER, RunSummary, dataset_line
+from .summary import (
+    EXCLUSION_STAGES,
+    SYNTHETIC_BANNER,
+    RunSummary,
+    dataset_line,
+    excluded_sentence,
+)
 from .tables import latex_escape, latex_table, markdown_table, score_table
 
 __all__ = [
+    "EXCLUDED_COLUMNS",
+    "excluded_examples",
+    "excluded_rows",
     "latex_report",
     "markdown_report",
     "metric_cards",
@@ -198,6 +207,38 @@ def significance_rows(pairs: list[dict[str, object]]) -> list[list[str]]:
     ]
 
 
+#: Header of the excluded-samples table of every report.
+EXCLUDED_COLUMNS = ["Stage", "Task", "Subset", "Samples"]
+#: Excluded samples listed by id in a report, per stage.
+LISTED_EXCLUDED = 20
+
+
+def excluded_rows(summary: RunSummary) -> list[list[str]]:
+    """Rows of :data:`EXCLUDED_COLUMNS`: samples excluded per stage, task and subset."""
+    return [
+        [EXCLUSION_STAGES.get(e.stage, e.stage), e.task, e.subset or "(unknown)", str(e.n)]
+        for e in summary.excluded
+    ]
+
+
+def excluded_examples(summary: RunSummary) -> list[tuple[str, str, str, str]]:
+    """``(stage words, task, sample_id, reason)`` of the first excluded samples of each stage."""
+    manifest = summary.manifest
+    out = []
+    for stage, key in (("opening", "bad_samples"), ("scoring", "failed_samples")):
+        entries = [e for e in manifest.get(key) or [] if isinstance(e, dict)]
+        out += [
+            (
+                EXCLUSION_STAGES[stage],
+                str(e.get("task") or "task unknown"),
+                str(e.get("sample_id", "")),
+                str(e.get("reason", "")),
+            )
+            for e in entries[:LISTED_EXCLUDED]
+        ]
+    return out
+
+
 def _md_rows(header: list[str], rows: list[list[str]]) -> list[str]:
     esc = [[str(c).replace("|", "\\|").replace("\n", " ") for c in r] for r in rows]
     return [
@@ -267,14 +308,11 @@ def markdown_report(summary: RunSummary, figures: Mapping[str, str] | None = Non
         out += [f"![{FIGURE_ALT.get(k, k)}]({v})" + "\n" for k, v in figures.items()]
     out += ["## Skipped metrics", ""]
     out += [f"- **{m}**: {r}" for m, r in summary.skipped] or ["None."]
-    out += ["", "## Failed samples", ""]
-    total = sum(summary.failed.values())
-    detail = ", ".join(f"{t}: {n}" for t, n in summary.failed.items())
-    out.append(
-        f"{total} failed sample(s) excluded from every score" + (f" ({detail})." if total else ".")
-    )
-    for entry in summary.manifest.get("failed_samples", [])[:20]:
-        out.append(f"- {entry.get('task')} `{entry.get('sample_id')}`: {entry.get('reason', '')}")
+    out += ["", "## Excluded samples", "", excluded_sentence(summary)]
+    if summary.excluded:
+        out += ["", *_md_rows(EXCLUDED_COLUMNS, excluded_rows(summary)), ""]
+    for stage, task, sample_id, reason in excluded_examples(summary):
+        out.append(f"- {stage}, {task} `{sample_id}`: {reason}")
     out += ["", "## Provenance", ""]
     out += _md_rows(["Item", "Value"], [[k, v] for k, v in provenance(summary)])
     out += ["", "### Metric cards", ""]
@@ -327,8 +365,11 @@ def latex_report(summary: RunSummary) -> str:
         out.append(r"\end{itemize}")
     out += ["", r"\paragraph{Provenance.}", r"\begin{itemize}"]
     out += [rf"\item {latex_escape(k)}: {latex_escape(v)}" for k, v in prov]
-    total = sum(summary.failed.values())
-    out.append(rf"\item failed samples excluded: {total}")
+    out.append(rf"\item {latex_escape(excluded_sentence(summary))}")
+    out += [
+        rf"\item {latex_escape(f'{stage}: {task}, subset {subset}: {n}')}"
+        for stage, task, subset, n in excluded_rows(summary)
+    ]
     cards = ", ".join(
         f"{c['metric']} v{c['card_version']}" for c in metric_cards(summary) if c["status"] == "ok"
     )

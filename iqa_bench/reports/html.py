@@ -19,15 +19,18 @@ from pathlib import Path
 
 from .documents import (
     ALPHA,
+    EXCLUDED_COLUMNS,
     FIGURE_ALT,
     METRIC_CARD_COLUMNS,
+    excluded_examples,
+    excluded_rows,
     metric_cards,
     provenance,
     significance_pairs,
     significance_rows,
 )
 from .mos_tables import corr_html, mos_notes, overall_table, type_table
-from .summary import SYNTHETIC_BANNER, Cell, RunSummary, dataset_line
+from .summary import SYNTHETIC_BANNER, Cell, RunSummary, dataset_line, excluded_sentence
 from .tables import GROUP_LABELS, Table, score_table
 
 __all__ = ["render_html", "write_html"]
@@ -170,20 +173,14 @@ def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
         out.append(f"<ul>{items}</ul>")
     else:
         out.append("<p>None.</p>")
-    total = sum(summary.failed.values())
-    detail = ", ".join(f"{t}: {n}" for t, n in summary.failed.items())
-    out += [
-        "<h2>Failed samples</h2>",
-        f"<p>{total} failed sample(s) excluded from every score"
-        + (f" ({_e(detail)})" if total else "")
-        + ".</p>",
-    ]
-    failed = summary.manifest.get("failed_samples") or []
-    if failed:
+    out += ["<h2>Excluded samples</h2>", f"<p>{_e(excluded_sentence(summary))}</p>"]
+    if summary.excluded:
+        out.append(_plain_table(EXCLUDED_COLUMNS, excluded_rows(summary), numeric={3}))
+    examples = excluded_examples(summary)
+    if examples:
         items = "".join(
-            f"<li>{_e(f.get('task'))} <code>{_e(f.get('sample_id'))}</code>: "
-            f"{_e(f.get('reason', ''))}</li>"
-            for f in failed[:20]
+            f"<li>{_e(stage)}, {_e(task)} <code>{_e(sample_id)}</code>: {_e(reason)}</li>"
+            for stage, task, sample_id, reason in examples
         )
         out.append(f"<ul>{items}</ul>")
     out += [

@@ -263,20 +263,32 @@ def mos_tidy_rows(mos: MOSSummary, dataset: str) -> list[tuple[Any, ...]]:
     """Rows ``(dataset, task, metric, group, subset, score, ci_low, ci_high, n)`` of results.csv.
 
     One row per metric x statistic (task ``mos-srcc``, ``mos-krcc``, ``mos-plcc``) x subset, the
-    subset ``all`` (every image) first, then the distortion types. Scores are correlations.
+    subset ``all`` (every image) first, then the distortion types. Scores are correlations. Rows
+    are unique by (dataset, task, metric, subset): a dataset without types (its one type is
+    ``all``) has only the ``all`` rows, and a type named ``all`` beside others is written
+    ``all (type)``.
 
     Example:
         >>> mos_tidy_rows(summary.mos, "tid2013")[0][:5]  # doctest: +SKIP
         ('tid2013', 'mos-srcc', 'l2', 'classical', 'all')
     """
+    # Without distortion types the adapters label every image ``all``: that one "type" is the
+    # overall set again (with the per-type interval's fixed map), a second row keyed ``all``.
+    untyped = tuple(mos.subsets) == (ALL,)
     out = []
     for stat, task in MOS_TASKS.items():
         for r in mos.rows:
             cells = [(ALL, getattr(r, stat), r.n)]
-            cells += [(t, getattr(c, stat), c.n) for t, c in r.per_type.items()]
+            if not untyped:
+                cells += [(_type_key(t), getattr(c, stat), c.n) for t, c in r.per_type.items()]
             for subset, e, n in cells:
                 out.append((dataset, task, r.metric, r.group, subset, e.value, e.low, e.high, n))
     return out
+
+
+def _type_key(name: str) -> str:
+    """The ``subset`` of a type's rows, kept apart from the overall rows' ``all``."""
+    return f"{name} (type)" if name == ALL else name
 
 
 def _fmt(e: Estimate) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ..stats import Estimate
 from .mos import LOGISTIC, MOSSummary
-from .summary import RunSummary
+from .summary import UNKNOWN_TASK, RunSummary, excluded_sentence
 from .tables import GROUP_LABELS, latex_escape, latex_table_head
 
 __all__ = [
@@ -132,6 +132,8 @@ def overall_table(summary: RunSummary) -> CorrTable:
         f"Correlation with {mos.score_name} over all {mos.n} images (per-type PLCC and KRCC are "
         "in results.csv)."
     )
+    if summary.excluded_total(task="mos") or summary.excluded_total(task=UNKNOWN_TASK):
+        what += " " + excluded_sentence(summary, "mos")
     return CorrTable(
         key="mos",
         title=_title(summary, f"Correlation with {mos.score_name}"),

@@ -38,19 +38,30 @@ from ..stats import (
 from .mos import MOSSummary, mos_terminal_lines, summarize_mos
 
 __all__ = [
+    "EXCLUSION_STAGES",
     "HUMAN",
+    "UNKNOWN_TASK",
     "Cell",
+    "Excluded",
     "MetricRow",
     "RunSummary",
     "TaskSummary",
     "credits_by_sample",
     "dataset_line",
+    "excluded_sentence",
     "format_cell",
     "summarize",
     "terminal_summary",
 ]
 
 HUMAN = "human-ceiling"
+#: Where a sample was excluded: key -> the words reports use.
+EXCLUSION_STAGES = {
+    "opening": "dropped when opening the dataset",
+    "scoring": "failed while scoring",
+}
+#: ``task`` of an exclusion whose task the manifest does not say (runs of older versions).
+UNKNOWN_TASK = "task unknown"
 SYNTHETIC_BANNER = "SYNTHETIC judgments, not human: these scores test the software, not perception"
 
 
@@ -74,6 +85,23 @@ class Cell:
     def half_width(self) -> float:
         """Half the CI width: what a table prints after ``±``."""
         return (self.ci_high - self.ci_low) / 2.0
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """How many samples one stage excluded from one task's subset.
+
+    Attributes:
+        stage: A key of :data:`EXCLUSION_STAGES` (``"opening"`` or ``"scoring"``).
+        task: ``"2afc"``, ``"jnd"``, ``"mos"``, ... or :data:`UNKNOWN_TASK`.
+        subset: Subset name, ``""`` when unknown.
+        n: Samples.
+    """
+
+    stage: str
+    task: str
+    subset: str
+    n: int
 
 
 @dataclass(frozen=True)
@@ -136,12 +164,15 @@ class RunSummary:
             ``None`` with fewer than two metrics.
         significance_n: Samples used for the significance tests (valid for every metric).
         skipped: ``(metric, reason)`` for metrics that did not run.
-        failed: Failed samples per task, from the manifest.
+        failed: Samples that failed while scoring, per task (the manifest's
+            ``failed_samples``).
         n_boot: Bootstrap resamples.
         n_perm: Sign-flip permutations.
         seed: Random seed.
         confidence: CI coverage, e.g. 0.95.
         mos: Correlations with the MOS when the run has the ``mos`` task, else ``None``.
+        excluded: Every excluded sample counted by stage, task and subset: dropped when opening
+            the dataset (manifest ``bad_samples``) or failed while scoring (``failed_samples``).
     """
 
     run_id: str
@@ -159,6 +190,20 @@ class RunSummary:
     seed: int
     confidence: float = 0.95
     mos: MOSSummary | None = None
+    excluded: tuple[Excluded, ...] = ()
+
+    def excluded_total(self, stage: str | None = None, task: str | None = None) -> int:
+        """Excluded samples, optionally of one stage and/or one task.
+
+        Example:
+            >>> summary.excluded_total("opening")  # doctest: +SKIP
+            2
+        """
+        return sum(
+            e.n
+            for e in self.excluded
+            if (stage is None or e.stage == stage) and (task is None or e.task == task)
+        )
 
     def metric_names(self) -> list[str]:
         """Ok metrics in grouped card order (those of the first task)."""
@@ -208,6 +253,15 @@ class RunSummary:
                 "mos": self.mos.to_dict() if self.mos is not None else None,
                 "skipped": [{"metric": m, "reason": r} for m, r in self.skipped],
                 "failed_samples": self.failed,
+                "excluded_samples": {
+                    "total": self.excluded_total(),
+                    "by_stage": {k: self.excluded_total(k) for k in EXCLUSION_STAGES},
+                    "stages": EXCLUSION_STAGES,
+                    "counts": [
+                        {"stage": e.stage, "task": e.task, "subset": e.subset, "n": e.n}
+                        for e in self.excluded
+                    ],
+                },
                 "manifest": self.manifest,
             }
         )
@@ -381,6 +435,7 @@ def summarize(
     has_2afc = "2afc" in tasks
     sig, sig_n = _significance(run, names, n_perm, seed) if has_2afc else (None, 0)
     failed = dict(Counter(str(entry.get("task", "?")) for entry in run.failed_samples()))
+    excluded = _excluded(run)
     return RunSummary(
         run_id=run.run_id,
         dataset=run.dataset,
@@ -397,7 +452,56 @@ def summarize(
         seed=seed,
         confidence=confidence,
         mos=summarize_mos(run, names, n_boot, seed, confidence) if "mos" in run.tasks() else None,
+        excluded=excluded,
     )
+
+
+def _subset_lookup(run: Run, task: str) -> dict[str, str]:
+    """sample_id -> subset from the task's judgments (empty when they cannot be read)."""
+    try:
+        sample_id, subset, _ = run.judgments(task)
+    except (ValueError, FileNotFoundError):  # an unscorable task or a missing judgments file
+        return {}
+    return dict(zip(sample_id.tolist(), subset.tolist(), strict=True))
+
+
+def _excluded(run: Run) -> tuple[Excluded, ...]:
+    """Counts of every excluded sample by stage, task and subset, in the run's task order."""
+    tasks = run.tasks()
+    # An entry of an older runner has no task; a run with one task can only mean that one.
+    only = tasks[0] if len(tasks) == 1 else UNKNOWN_TASK
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for entry in run.bad_samples():
+        task = str(entry.get("task") or only)
+        counts["opening", task, str(entry.get("subset") or "")] += 1
+    lookups: dict[str, dict[str, str]] = {}
+    for entry in run.failed_samples():
+        task = str(entry.get("task") or only)
+        if task not in lookups:
+            lookups[task] = _subset_lookup(run, task) if task != UNKNOWN_TASK else {}
+        counts["scoring", task, lookups[task].get(str(entry.get("sample_id")), "")] += 1
+
+    def order(key: tuple[str, str, str]) -> tuple[int, int, str]:
+        stage, task, subset = key
+        rank = tasks.index(task) if task in tasks else len(tasks)
+        return list(EXCLUSION_STAGES).index(stage), rank, subset
+
+    return tuple(
+        Excluded(*key, n) for key, n in sorted(counts.items(), key=lambda kv: order(kv[0]))
+    )
+
+
+def excluded_sentence(summary: RunSummary, task: str | None = None) -> str:
+    """E.g. ``"3 sample(s) excluded: 2 dropped when opening the dataset, 1 failed while
+    scoring."`` for the whole run, or for one ``task`` (whose count includes exclusions whose task
+    is unknown, said so)."""
+    tasks = [task, UNKNOWN_TASK] if task is not None else [None]
+    by_stage = {k: sum(summary.excluded_total(k, t) for t in tasks) for k in EXCLUSION_STAGES}
+    total = sum(by_stage.values())
+    detail = ", ".join(f"{n} {EXCLUSION_STAGES[k]}" for k, n in by_stage.items())
+    unknown = summary.excluded_total(task=UNKNOWN_TASK) if task is not None else 0
+    note = f" ({unknown} of them of unknown task, counted under every task)" if unknown else ""
+    return f"{total} sample(s) excluded: {detail}{note}."
 
 
 def format_cell(cell: Cell | None) -> str:
@@ -450,7 +554,15 @@ def terminal_summary(summary: RunSummary) -> str:
         by_cause.setdefault(reason.split(":")[0], []).append(name)
     for cause, names_ in by_cause.items():
         lines.append(f"skipped {', '.join(names_)}: {cause} (reason and fix in the report)")
-    if summary.failed:
-        detail = ", ".join(f"{t}: {n}" for t, n in summary.failed.items())
-        lines.append(f"failed samples excluded: {sum(summary.failed.values())} ({detail})")
+    if summary.excluded:
+        parts = []
+        for stage, words in EXCLUSION_STAGES.items():
+            per_task = Counter()
+            for e in summary.excluded:
+                if e.stage == stage:
+                    per_task[e.task] += e.n
+            if per_task:
+                detail = ", ".join(f"{t} {n}" for t, n in per_task.items())
+                parts.append(f"{sum(per_task.values())} {words}: {detail}")
+        lines.append(f"excluded samples: {summary.excluded_total()} ({'; '.join(parts)})")
     return "\n".join(lines)

@@ -15,7 +15,8 @@ Tidy CSV (``results.csv``), exactly these columns, one row per metric x task x s
   statistic; subset ``all`` = every image, then one row per distortion type).
 - ``metric``: metric name; the 2AFC human ceiling is the row ``human-ceiling``.
 - ``group``: ``classical``, ``deep-baseline``, ``lpips``, ``custom``, or ``human``.
-- ``subset``: subset name, or ``avg`` for the plain mean over subsets.
+- ``subset``: subset name, or ``avg`` for the plain mean over subsets (a subset itself named
+  ``avg`` is written ``avg (subset)``, so rows stay unique by dataset, task, metric, subset).
 - ``score``: percent (2AFC accuracy x 100, JND AP x 100); for ``mos-*`` the correlation.
 - ``ci_low``, ``ci_high``: CI bounds in the same unit.
 - ``n``: samples behind the score (for ``avg``: all subsets together), failed samples excluded.
@@ -34,7 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .mos import mos_tidy_rows
-from .summary import HUMAN, Cell, MetricRow, RunSummary, TaskSummary
+from .summary import (
+    HUMAN,
+    UNKNOWN_TASK,
+    Cell,
+    MetricRow,
+    RunSummary,
+    TaskSummary,
+    excluded_sentence,
+)
 
 __all__ = [
     "CSV_COLUMNS",
@@ -151,6 +160,8 @@ def score_table(summary: RunSummary, task: str) -> Table:
         caption += " Human = expected agreement of one judge with the panel, mean of h²+(1-h)²."
     if n:
         caption += f" Samples per subset: {n}."
+    if summary.excluded_total(task=task) or summary.excluded_total(task=UNKNOWN_TASK):
+        caption += " " + excluded_sentence(summary, task)
     return Table(
         task=task,
         title=f"{TASK_UNITS.get(task, task)} on {ds.name}{split} ({kind})",
@@ -241,7 +252,11 @@ def latex_table_head(
         r"\setlength{\tabcolsep}{4pt}",
         rf"\caption{{{latex_escape(title)}. {latex_escape(caption)}}}",
         rf"\label{{{label}}}",
-        *([r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"] if fit_width else []),
+        *(
+            [r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"]
+            if fit_width
+            else []
+        ),
         rf"\begin{{tabular}}{{l{'r' * ncol}}}",
         r"\toprule",
     ]
@@ -259,9 +274,9 @@ def latex_table(table: Table, label: str | None = None) -> str:
         \\begin{table}[htbp]
     """
     ncol = len(table.columns)
-    lines = latex_table_head(
-        table.title, table.caption, label or "tab:iqa-" + table.task, ncol
-    ) + [" & ".join(["Metric", *(latex_escape(c) for c in table.columns)]) + r" \\"]
+    lines = latex_table_head(table.title, table.caption, label or "tab:iqa-" + table.task, ncol) + [
+        " & ".join(["Metric", *(latex_escape(c) for c in table.columns)]) + r" \\"
+    ]
     group = None
     for row in table.rows:
         if row.group != group:
@@ -289,7 +304,9 @@ def tidy_rows(summary: RunSummary) -> list[dict[str, object]]:
     for task, ts in summary.tasks.items():
         rows = list(ts.rows) + ([ts.human] if ts.human is not None else [])
         for row in rows:
-            for subset, cell in [*row.subsets.items(), ("avg", row.avg)]:
+            # A subset named "avg" must not share its key with the mean-over-subsets row.
+            subsets = [(f"{k} (subset)" if k == "avg" else k, c) for k, c in row.subsets.items()]
+            for subset, cell in [*subsets, ("avg", row.avg)]:
                 values = (cell.score, cell.ci_low, cell.ci_high)
                 records.append((name, task, row.metric, row.group, subset, *values, cell.n))
     if summary.mos is not None:

@@ -217,7 +217,7 @@ def _plcc_oriented(
         return float("nan"), LogisticFit(kind, (), False, reason), None
     mx, sx, my, sy = float(x.mean()), float(x.std()), float(y.mean()), float(y.std())
     z, t = (x - mx) / sx, (y - my) / sy
-    params, reason = _fit_standardized(z, t, kind, p0, tol)
+    params, reason = _fit_standardized(z, t, kind, p0, tol, (x, y))
     if params is None:
         message = f"{kind} logistic fit did not converge ({reason}); PLCC uses raw predictions"
         return _pearson(x, y), LogisticFit(kind, (), False, message), None

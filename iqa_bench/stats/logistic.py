@@ -79,25 +79,133 @@ _CURVES: dict[str, Callable[..., np.ndarray]] = {"5pl": logistic_5pl, "4pl": log
 _JACOBIANS: dict[str, Callable[..., np.ndarray]] = {"5pl": _jacobian_5pl, "4pl": _jacobian_4pl}
 
 
+def _starts(
+    z: np.ndarray, t: np.ndarray, kind: str, raw: tuple[np.ndarray, np.ndarray]
+) -> list[tuple[str, np.ndarray]]:
+    """Named starting points on standardized data, the historical data-spanning start first.
+
+    ``raw`` is the ``(x, y)`` that ``z`` and ``t`` standardize; the VQEG start is in its units.
+
+    5PL: the VQEG start ``b1 = max(mos), b2 = min(mos), b3 = mean(score), b4 = 0.1, b5 = 0.1`` in
+    the units of the data is the one of the MATLAB evaluation scripts used with the LIVE/TID
+    analyses (``beta(1) = max(mos); beta(2) = min(mos); beta(3) = mean(score); beta(4) = 0.1;
+    beta(5) = 0.1;`` before ``nlinfit``, e.g. ``calucc.m``; VQEG, "Final report from the Video
+    Quality Experts Group on the validation of objective models of video quality assessment",
+    2003, defines the function, not the start). ``pyiqa`` (``fit_curve``, taken from DBCNN's
+    ``verify_performance.m``) starts from ``[10, 0, mean(mos), 0.1, 0.1]`` instead, a flat curve;
+    neither is good on its own on tied or weakly related data, so a few data-driven starts
+    (a straight line, steeper and shallower curves, midpoints at the quartiles) join them.
+    4PL: ``pyiqa``'s ``[max(mos), min(mos), mean(score), std(score) / 4]`` joins the
+    data-spanning start and its mirror.
+    """
+    x, y = raw
+    direction = 1.0 if np.dot(z, t) >= 0 else -1.0
+    mid, top, bottom = float(np.median(z)), float(t.max()), float(t.min())
+    if kind == "4pl":
+        return [
+            ("data-spanning", np.array([top, bottom, mid, direction])),
+            ("pyiqa", np.array([top, bottom, 0.0, 0.25])),
+            ("mirrored", np.array([bottom, top, mid, -direction])),
+        ]
+
+    def spanning(slope: float, midpoint: float) -> np.ndarray:
+        return np.array([np.ptp(t), slope * direction, midpoint, 0.0, np.mean(t)])
+
+    r = float(np.mean(z * t))  # Pearson's r of standardized data
+    return [
+        ("data-spanning", spanning(1.0, mid)),
+        # Fitted in the data's units (see _fit_vqeg): rewriting the start for z and t mixes
+        # b4 into b5, and curve_fit's path, hence the local minimum it stops in, changes.
+        ("VQEG", np.array([y.max(), y.min(), x.mean(), 0.1, 0.1])),
+        ("linear", np.array([0.1 * direction, direction, 0.0, r, 0.0])),
+        ("steep", spanning(3.0, mid)),
+        ("shallow", spanning(0.3, mid)),
+        ("lower-quartile", spanning(2.0, float(np.quantile(z, 0.25)))),
+        ("upper-quartile", spanning(2.0, float(np.quantile(z, 0.75)))),
+    ]
+
+
+#: A later start replaces an earlier one only when its sum of squares is lower by more than
+#: this relative amount: starts that reach the same optimum differ by ~1e-13 relative, and the
+#: first (historical) start keeping it leaves the numbers of well-behaved fits unchanged.
+_BETTER_SSE = 1e-9
+
+
 def _fit_standardized(
-    z: np.ndarray, t: np.ndarray, kind: str, p0: np.ndarray | None, tol: float | None = None
+    z: np.ndarray,
+    t: np.ndarray,
+    kind: str,
+    p0: np.ndarray | None,
+    tol: float | None = None,
+    raw: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray | None, str]:
     """Fits ``kind`` to standardized data; returns (params or None, failure reason).
 
-    ``tol`` sets ``curve_fit``'s ``ftol`` and ``xtol`` (default: scipy's).
+    With ``p0`` (a warm start) one fit starts there. Without, every start of :func:`_starts`
+    is fitted and the lowest sum of squares wins: on tied or weakly related data a single start
+    often hits the evaluation limit or stops in a worse local minimum. ``tol`` sets
+    ``curve_fit``'s ``ftol`` and ``xtol`` (default: scipy's). ``raw`` is the ``(x, y)`` that
+    ``z`` and ``t`` standardize (default: ``z`` and ``t`` themselves).
     """
-    curve = _CURVES[kind]
+    x, y = raw if raw is not None else (z, t)
     n_params = 5 if kind == "5pl" else 4
     if z.size <= n_params:
         return None, f"{z.size} samples cannot determine {n_params} parameters"
-    if p0 is None:
-        # Start from a curve that spans the data: midpoint at the median, unit slope in the
-        # direction of the raw correlation.
-        direction = 1.0 if np.dot(z, t) >= 0 else -1.0
-        if kind == "5pl":
-            p0 = np.array([np.ptp(t), direction, np.median(z), 0.0, np.mean(t)])
+    starts = [("warm", np.asarray(p0))] if p0 is not None else _starts(z, t, kind, (x, y))
+    best: tuple[float, np.ndarray] | None = None
+    reasons = []
+    for name, start in starts:
+        if name == "VQEG":
+            params, reason = _fit_vqeg(x, y, start, z)
         else:
-            p0 = np.array([t.max(), t.min(), np.median(z), direction])
+            params, reason = _fit_once(z, t, kind, start, tol)
+        if params is None:
+            reasons.append(f"{name}: {reason}")
+            continue
+        sse = float(np.sum((_CURVES[kind](z, *params) - t) ** 2))
+        if best is None or sse < best[0] * (1.0 - _BETTER_SSE):
+            best = (sse, params)
+    if best is not None:
+        return best[1], ""
+    if len(starts) == 1:
+        return None, reasons[0].split(": ", 1)[1]
+    by_reason: dict[str, list[str]] = {}
+    for text in reasons:
+        name, reason = text.split(": ", 1)
+        by_reason.setdefault(reason, []).append(name)
+    detail = "; ".join(f"{', '.join(names)}: {reason}" for reason, names in by_reason.items())
+    return None, f"no start of {len(starts)} converged ({detail})"
+
+
+def _fit_vqeg(
+    x: np.ndarray, y: np.ndarray, p0: np.ndarray, z: np.ndarray
+) -> tuple[np.ndarray | None, str]:
+    """The 5PL fitted as the VQEG-style scripts do it: to the data ``(x, y)`` in its units from
+    ``p0`` (in the same units), by ``curve_fit`` with its own finite-difference Jacobian; the
+    result is returned rewritten for the standardized ``z`` (and ``t``)."""
+    mx, sx, my, sy = float(x.mean()), float(x.std()), float(y.mean()), float(y.std())
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", scipy.optimize.OptimizeWarning)
+            b, _ = scipy.optimize.curve_fit(logistic_5pl, x, y, p0=p0, maxfev=20000)
+    except (RuntimeError, ValueError, FloatingPointError) as exc:
+        return None, f"curve_fit failed: {exc}"
+    # The inverse of _to_original_units.
+    params = np.array([b[0] / sy, b[1] * sx, (b[2] - mx) / sx, b[3] * sx / sy, 0.0])
+    params[4] = (b[4] - my + b[3] * mx) / sy
+    fitted = logistic_5pl(z, *params)
+    if not (np.all(np.isfinite(params)) and np.all(np.isfinite(fitted))):
+        return None, "curve_fit returned non-finite parameters"
+    if np.ptp(fitted) == 0:
+        return None, "the fitted curve is flat"
+    return params, ""
+
+
+def _fit_once(
+    z: np.ndarray, t: np.ndarray, kind: str, p0: np.ndarray, tol: float | None
+) -> tuple[np.ndarray | None, str]:
+    """One ``curve_fit`` from ``p0``; returns (params or None, failure reason)."""
+    curve = _CURVES[kind]
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", scipy.optimize.OptimizeWarning)
