@@ -33,6 +33,7 @@ from iqa_bench.reports.tables import (
 )
 from iqa_bench.results import load_run
 from iqa_bench.stats import human_ceiling, jnd_map, twoafc_scores
+from tests.conftest import require_tool
 from tests.mos_fixture import make_mos_run
 from tests.run_fixture import FakeMetric, make_run
 
@@ -335,8 +336,7 @@ def test_report_of_a_2afc_only_run_leaves_out_jnd(tmp_path: Path) -> None:
 
 
 def test_report_tex_compiles_with_pdflatex(report_dir: Path, tmp_path: Path) -> None:
-    if shutil.which("pdflatex") is None:
-        pytest.skip("pdflatex not installed: the LaTeX compile check needs texlive")
+    require_tool("pdflatex", install="apt-get install texlive-latex-recommended")
     shutil.copy(report_dir / "report.tex", tmp_path / "report.tex")
     proc = subprocess.run(
         ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],

@@ -1,26 +1,21 @@
-"""Renders report.html in headless Chromium, when installed (CI does not install it: skip)."""
+"""Renders report.html in headless Chromium (installed by .ci/run; skipped elsewhere without it)."""
 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from iqa_bench.reports import write_report
+from tests.conftest import require_tool
 from tests.run_fixture import make_run
 
 
 def _chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip("chromium not installed: apt-get install chromium to render report.html")
+    return require_tool("chromium", "chromium-browser", install="apt-get install chromium")
 
 
 def test_report_html_renders_in_headless_chromium_without_page_errors(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from iqa_bench.reports import CSV_COLUMNS, summarize, terminal_summary, write_re
 from iqa_bench.reports.mos_tables import corr_markdown, overall_table
 from iqa_bench.reports.tables import csv_text
 from iqa_bench.results import load_run
+from tests.conftest import require_tool
 from tests.mos_fixture import FakeMOSMetric, make_mos_run, make_tid2013
 
 FAST = {"n_boot": 100, "n_perm": 100}
@@ -190,8 +191,7 @@ def test_report_renders_every_table_and_figure(report_dir: Path) -> None:
 
 
 def test_mos_report_tex_compiles_with_pdflatex(report_dir: Path, tmp_path: Path) -> None:
-    if shutil.which("pdflatex") is None:
-        pytest.skip("pdflatex not installed: the LaTeX compile check needs texlive")
+    require_tool("pdflatex", install="apt-get install texlive-latex-recommended")
     shutil.copy(report_dir / "report.tex", tmp_path / "report.tex")
     proc = subprocess.run(
         ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],

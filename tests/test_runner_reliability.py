@@ -333,3 +333,8 @@ def test_skip_bad_records_images_smaller_than_a_metric_accepts_for_that_metric(
     assert np.isnan(ssim[3]) and np.isfinite(np.delete(ssim, 3)).all() and np.isfinite(l2).all()
     again = _run(bapps_root, ["l2", "ssim"], tmp_path / "run", skip_bad=True)
     assert again.manifest["failed_samples"] == result.manifest["failed_samples"]
+    from iqa_bench.reports import summarize
+    from iqa_bench.reports.documents import excluded_examples
+
+    examples = excluded_examples(summarize(result.run_dir, n_boot=100, n_perm=100))
+    assert examples[0][2:] == ("val/cnn/000003", entry["reason"] + " (ssim only)")

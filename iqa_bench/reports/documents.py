@@ -224,6 +224,7 @@ def excluded_rows(summary: RunSummary) -> list[list[str]]:
 def excluded_examples(summary: RunSummary) -> list[tuple[str, str, str, str]]:
     """``(stage words, task, sample_id, reason)`` of the first excluded samples of each stage."""
     manifest = summary.manifest
+    scored = [n for n, e in (manifest.get("metrics") or {}).items() if e.get("status") == "ok"]
     out = []
     for stage, key in (("opening", "bad_samples"), ("scoring", "failed_samples")):
         entries = [e for e in manifest.get(key) or [] if isinstance(e, dict)]
@@ -232,11 +233,19 @@ def excluded_examples(summary: RunSummary) -> list[tuple[str, str, str, str]]:
                 EXCLUSION_STAGES[stage],
                 str(e.get("task") or "task unknown"),
                 str(e.get("sample_id", "")),
-                str(e.get("reason", "")),
+                str(e.get("reason", "")) + _only_for(e.get("metrics"), scored),
             )
             for e in entries[:LISTED_EXCLUDED]
         ]
     return out
+
+
+def _only_for(metrics: object, scored: list[str]) -> str:
+    """`` (<metric> only)`` when a sample failed for some of the run's metrics, not all (an
+    image smaller than one metric accepts); empty otherwise."""
+    if not isinstance(metrics, list) or not metrics or set(scored) <= set(metrics):
+        return ""
+    return f" ({', '.join(map(str, metrics))} only)"
 
 
 def _md_rows(header: list[str], rows: list[list[str]]) -> list[str]:
