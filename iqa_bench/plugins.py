@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
+from .errors import DataNotFoundError, InputError
 from .settings import plugin_refs_from_env
 
 _LOADED: dict[str, ModuleType] = {}
@@ -31,8 +32,8 @@ def load_plugin(ref: str) -> ModuleType:
     """Import a plugin once per process: a module name (``my_pkg.trunks``) or a ``.py`` path.
 
     Raises:
-        FileNotFoundError: A ``.py`` path that does not exist.
-        ValueError: A module that cannot be imported (the message names it and the cause).
+        DataNotFoundError: A ``.py`` path that does not exist.
+        InputError: A module that cannot be imported (the message names it and the cause).
     """
     text = ref.strip()
     if text in _LOADED:
@@ -43,12 +44,12 @@ def load_plugin(ref: str) -> ModuleType:
         if key in _LOADED:
             return _LOADED[key]
         if not path.is_file():
-            raise FileNotFoundError(f"plugin {path} does not exist; check the path.")
+            raise DataNotFoundError(f"plugin {path} does not exist; check the path.")
         slug = re.sub(r"\W", "_", path.stem)
         name = f"iqa_bench_plugin_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has one
-            raise ValueError(f"plugin {path}: not a Python file.")
+            raise InputError(f"plugin {path}: not a Python file.")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
@@ -61,7 +62,7 @@ def load_plugin(ref: str) -> ModuleType:
     try:
         module = importlib.import_module(text)
     except ImportError as exc:
-        raise ValueError(
+        raise InputError(
             f"plugin {text!r} cannot be imported ({exc}); give an importable module name or the "
             "path of a .py file."
         ) from exc

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..config import DatasetCard, dataset_cards, load_dataset_card
 from ..download import DEFAULT_STALL_TIMEOUT
-from ..errors import InputError
+from ..errors import DataNotFoundError, InputError
 from ..registry import suggest
 from ..settings import DATA_ENV
 from . import base
@@ -107,8 +107,8 @@ def open_dataset(
         The adapter instance.
 
     Raises:
-        ValueError: On an unknown name (with suggestions), an unrecognised folder, or invalid data.
-        FileNotFoundError: When a path or a named dataset's data is missing; the message says where
+        InputError: On an unknown name (with suggestions), an unrecognised folder, or invalid data.
+        DataNotFoundError: When a path or a named dataset's data is missing; the message says where
             the files go and how to download them.
 
     Example:
@@ -131,7 +131,7 @@ def open_dataset(
     path = Path(text).expanduser()
     if not path.exists():
         if _looks_like_path(text):
-            raise FileNotFoundError(f"dataset path {path} does not exist; check the path.")
+            raise DataNotFoundError(f"dataset path {path} does not exist; check the path.")
         raise InputError(
             f"unknown dataset {text!r}.{suggest(text, list(cards))} Available: "
             f"{', '.join(sorted(cards)) or '(none)'}; or pass a path to a BAPPS-layout folder or "
@@ -180,7 +180,7 @@ def download_dataset(
         The dataset folder.
 
     Raises:
-        ValueError: On an unknown card or part, or a failed verification.
+        InputError: On an unknown card or part, or a failed verification.
         DownloadError: On network failures (the message says where to put files by hand).
 
     Example:

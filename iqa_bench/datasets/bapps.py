@@ -25,7 +25,7 @@ import numpy as np
 
 from ..config import DatasetCard
 from ..download import parse_archive_specs
-from ..errors import InputError
+from ..errors import DataNotFoundError, InputError
 from ..settings import DATA_ENV
 from .base import (
     DATASETS,
@@ -186,9 +186,9 @@ class BAPPSDataset(Dataset):
             raising ``ValueError``.
 
     Raises:
-        FileNotFoundError: When neither ``2afc/<split>`` nor ``jnd/val`` exists (the message says
+        DataNotFoundError: When neither ``2afc/<split>`` nor ``jnd/val`` exists (the message says
             where files go and how to download them), or a non-``val`` split is missing.
-        ValueError: On mismatched file stems across ``ref``/``p0``/``p1``/``judge`` (naming the
+        InputError: On mismatched file stems across ``ref``/``p0``/``p1``/``judge`` (naming the
             folder and the first missing stem) or an invalid judgment file (naming it).
 
     Example:
@@ -223,11 +223,11 @@ class BAPPSDataset(Dataset):
         jnd_dir = self.root / "jnd" / "val"
         hint = manual_install_hint(self.root, self.card, self.split)
         if not twoafc_dir.is_dir() and not jnd_dir.is_dir():
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"no BAPPS data for dataset {self.name!r} in {self.root}: {hint}"
             )
         if not twoafc_dir.is_dir() and self.split != "val":
-            raise FileNotFoundError(f"2AFC split {self.split!r} not found at {twoafc_dir}: {hint}")
+            raise DataNotFoundError(f"2AFC split {self.split!r} not found at {twoafc_dir}: {hint}")
         loaded: dict[str, list[Sample]] = {}
         if twoafc_dir.is_dir():
             loaded["2afc"] = self._scan_task(twoafc_dir, self.split, TWOAFC_ROLES, "2afc")

@@ -237,7 +237,7 @@ def card_params(card: DatasetCard | None, defaults: dict[str, Any], adapter: str
     """A card's ``params`` over an adapter's defaults; every key must be one the adapter takes.
 
     Raises:
-        ValueError: On an unknown key, naming the card, the key and the keys the adapter takes.
+        InputError: On an unknown key, naming the card, the key and the keys the adapter takes.
 
     Example:
         >>> card_params(None, {"min_votes": 5}, "nights")
@@ -381,7 +381,7 @@ class Dataset(ABC):
         ``stall_timeout`` is the seconds without data before a download attempt fails.
 
         Raises:
-            ValueError: If the card lists nothing to download, or on an unknown part.
+            InputError: If the card lists nothing to download, or on an unknown part.
             DownloadError: On network failures.
         """
         if not card.download:

@@ -25,7 +25,7 @@ import math
 from pathlib import Path
 
 from ..config import DatasetCard
-from ..errors import InputError
+from ..errors import DataNotFoundError, InputError
 from .base import DATASETS, Dataset, JNDSample, Sample, TwoAFCSample, read_csv_header, read_text
 
 #: Required then optional columns per task.
@@ -75,7 +75,7 @@ class FolderDataset(Dataset):
             raising.
 
     Raises:
-        FileNotFoundError: When no CSV is found, or an image file is missing (naming it and the
+        DataNotFoundError: When no CSV is found, or an image file is missing (naming it and the
             CSV line).
         InputError: On a bad header, a file that is not UTF-8 text, or a bad value (naming the
             CSV file and the line number).
@@ -105,7 +105,7 @@ class FolderDataset(Dataset):
             self.root / f"{task}.csv" for task in TASKS if (self.root / f"{task}.csv").is_file()
         ]
         if not found:
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"no study CSV for dataset {self.name!r}: expected {self.root}/2afc.csv "
                 f"(columns ref,p0,p1,h) and/or {self.root}/jnd.csv (columns p0,p1,same), with "
                 "image paths relative to the CSV's folder."
@@ -147,7 +147,7 @@ class FolderDataset(Dataset):
                 f"image file missing (column {column!r}, {where} of {csv_path})",
                 task,
                 subset,
-                error=FileNotFoundError,
+                error=DataNotFoundError,
             )
             return None
         return image

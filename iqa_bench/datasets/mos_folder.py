@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..config import DatasetCard
-from ..errors import InputError
+from ..errors import DataNotFoundError, InputError
 from .base import DATASETS, read_csv_header, read_text
 from .mos import MOSDataset, MOSRow
 
@@ -55,8 +55,8 @@ class MOSFolderDataset(MOSDataset):
     """Reads a user's MOS/DMOS CSV; see the module docstring.
 
     Raises:
-        FileNotFoundError: When the CSV or an image is missing (naming it and the CSV line).
-        ValueError: On a bad header, an undecidable or contradicting score direction, a bad
+        DataNotFoundError: When the CSV or an image is missing (naming it and the CSV line).
+        InputError: On a bad header, an undecidable or contradicting score direction, a bad
             value (naming the CSV line) or a repeated sample id.
     """
 
@@ -90,7 +90,7 @@ class MOSFolderDataset(MOSDataset):
         name = str((card.params if card is not None else {}).get("csv", DEFAULT_CSV))
         path = root / name
         if not path.is_file():
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"no MOS CSV for dataset {card.name if card else root.name!r}: expected {path} "
                 f"({cls.layout.format(home=path)})."
             )
@@ -207,7 +207,7 @@ class MOSFolderDataset(MOSDataset):
         """Nothing to download: checks that the card's CSV is in ``root``.
 
         Raises:
-            FileNotFoundError: Naming the expected CSV and its columns.
+            DataNotFoundError: Naming the expected CSV and its columns.
         """
         cls._csv_path(Path(root), card)
         return Path(root)

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import DataNotFoundError, InputError
 from .base import DATASETS, read_csv_header, read_text
 from .mos import FileIndex, MOSDataset, MOSRow
 
@@ -476,7 +476,7 @@ class LIVEDataset(MOSDataset):
         source = next((p / file for p in (home, self.root) if (p / file).is_file()), home / file)
         if not source.is_file():
             other = "false to use dmos.mat" if realigned else "true to use dmos_realigned.mat"
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"{source} not found: download {file} from the LIVE database page into {home}, "
                 f"or set the card's params.realigned to {other}."
             )

@@ -42,7 +42,7 @@ from typing import Any
 
 from ..config import DatasetCard
 from ..download import DEFAULT_STALL_TIMEOUT, DownloadError, parse_archive_specs
-from ..errors import InputError
+from ..errors import DataNotFoundError, InputError
 from ..settings import DATA_ENV
 from .base import (
     DATASETS,
@@ -86,9 +86,9 @@ class NIGHTSDataset(Dataset):
         dropped_low_votes: Triplets of the split left out because ``votes < min_votes``.
 
     Raises:
-        FileNotFoundError: When ``data.csv`` is missing (saying where it goes and how to download
+        DataNotFoundError: When ``data.csv`` is missing (saying where it goes and how to download
             it), or an image is missing (naming it and the CSV line).
-        ValueError: On an unknown split, a bad header or a bad vote (naming the CSV line).
+        InputError: On an unknown split, a bad header or a bad vote (naming the CSV line).
     """
 
     adapter = "nights"
@@ -209,7 +209,7 @@ class NIGHTSDataset(Dataset):
     def _load(self) -> dict[str, list[Sample]]:
         home = self.locate(self.root)
         if home is None:
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"no NIGHTS data for dataset {self.name!r} in {self.root}: "
                 f"{self.install_hint(self.root, self.card)}"
             )
@@ -253,7 +253,7 @@ class NIGHTSDataset(Dataset):
                     f"image file missing (line {line} of {path})",
                     "2afc",
                     subset,
-                    error=FileNotFoundError,
+                    error=DataNotFoundError,
                 )
                 continue
             by_subset.setdefault(subset, []).append(TwoAFCSample(sample_id, subset, *files, h))

@@ -154,7 +154,7 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Card params merged over ``DEFAULT_PARAMS`` and validated.
 
     Raises:
-        ValueError: On an unknown key (with suggestions), an unknown distortion family or a
+        InputError: On an unknown key (with suggestions), an unknown distortion family or a
             non-positive size.
 
     Example:
@@ -303,7 +303,7 @@ def generate_synthetic(
         ``root``.
 
     Raises:
-        ValueError: On invalid params.
+        InputError: On invalid params.
 
     Example:
         >>> generate_synthetic(Path("/tmp/synthetic"), {"val_per_subset": 8})
