@@ -194,14 +194,26 @@ def _load_cards(kind: str, root: Path) -> dict[str, Any]:
     return cards
 
 
+# Cards added at run time (plugins, ``--metric-card``/``--dataset-card`` files, trained weights);
+# they behave exactly like YAML cards in ``metrics/`` and ``datasets/`` for the rest of the process.
+_REGISTERED: dict[str, dict[str, Any]] = {"metrics": {}, "datasets": {}}
+_CARD_TYPES: dict[str, type] = {"metrics": MetricCard, "datasets": DatasetCard}
+_NOUNS = {"metrics": "metric", "datasets": "dataset"}
+
+
+def _cards(kind: str) -> dict[str, Any]:
+    return {**_load_cards(kind, cards_root()), **_REGISTERED[kind]}
+
+
 def metric_cards() -> dict[str, MetricCard]:
     """All metric cards by name: the YAML cards, then those added by :func:`register_metric_card`."""
-    return {**_load_cards("metrics", cards_root()), **_REGISTERED_METRIC_CARDS}
+    return _cards("metrics")
 
 
 def dataset_cards() -> dict[str, DatasetCard]:
-    """All dataset cards by name."""
-    return dict(_load_cards("datasets", cards_root()))
+    """All dataset cards by name: the YAML cards, then those added by
+    :func:`register_dataset_card`."""
+    return _cards("datasets")
 
 
 def _lookup(cards: dict[str, Any], name: str, kind: str) -> Any:
@@ -223,9 +235,29 @@ def load_dataset_card(name: str) -> DatasetCard:
     return _lookup(dataset_cards(), name, "dataset")
 
 
-# Metric cards added at run time (plugins, ``--metric-card`` files, trained weights); they behave
-# exactly like YAML cards in ``metrics/`` for the rest of the process.
-_REGISTERED_METRIC_CARDS: dict[str, MetricCard] = {}
+def _register(kind: str, card: Any, where: str) -> Any:
+    """Add ``card`` (a card or its mapping) to the run-time cards of ``kind``."""
+    if not isinstance(card, _CARD_TYPES[kind]):
+        card = from_mapping(_CARD_TYPES[kind], card, where)
+    existing = _cards(kind).get(card.name)
+    if existing is not None and existing != card:
+        raise InputError(
+            f"{where}: {_NOUNS[kind]} {card.name!r} already exists with other settings; give the "
+            "card another name (and file name)."
+        )
+    _REGISTERED[kind][card.name] = card
+    return card
+
+
+def _load_card_file(kind: str, path: str | os.PathLike[str]) -> Any:
+    """Read a card YAML file of ``kind`` from anywhere and register it."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataNotFoundError(f"{_NOUNS[kind]} card {path} does not exist; check the path.")
+    card = from_mapping(_CARD_TYPES[kind], _read_yaml(path), str(path))
+    if card.name != path.stem:
+        raise InputError(f"{path}: name {card.name!r} must equal the file name {path.stem!r}.")
+    return _register(kind, card, str(path))
 
 
 def register_metric_card(card: MetricCard | Mapping[str, Any], where: str = "card") -> MetricCard:
@@ -250,21 +282,12 @@ def register_metric_card(card: MetricCard | Mapping[str, Any], where: str = "car
         ...                "lpips": False}}).name
         'lpips-r18'
     """
-    if not isinstance(card, MetricCard):
-        card = from_mapping(MetricCard, card, where)
-    existing = metric_cards().get(card.name)
-    if existing is not None and existing != card:
-        raise InputError(
-            f"{where}: metric {card.name!r} already exists with other settings; give the card "
-            "another name (and file name)."
-        )
-    _REGISTERED_METRIC_CARDS[card.name] = card
-    return card
+    return _register("metrics", card, where)
 
 
 def unregister_metric_card(name: str) -> None:
     """Remove a card added by :func:`register_metric_card` (YAML cards stay)."""
-    _REGISTERED_METRIC_CARDS.pop(name, None)
+    _REGISTERED["metrics"].pop(name, None)
 
 
 def load_metric_card_file(path: str | os.PathLike[str]) -> MetricCard:
@@ -280,10 +303,53 @@ def load_metric_card_file(path: str | os.PathLike[str]) -> MetricCard:
         >>> load_metric_card_file("runs/alex-lin.yaml").name  # doctest: +SKIP
         'alex-lin'
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataNotFoundError(f"metric card {path} does not exist; check the path.")
-    card = from_mapping(MetricCard, _read_yaml(path), str(path))
-    if card.name != path.stem:
-        raise InputError(f"{path}: name {card.name!r} must equal the file name {path.stem!r}.")
-    return register_metric_card(card, str(path))
+    return _load_card_file("metrics", path)
+
+
+def register_dataset_card(
+    card: DatasetCard | Mapping[str, Any], where: str = "card"
+) -> DatasetCard:
+    """Add a dataset card for this process, as if it were a YAML file in ``datasets/``.
+
+    Its data lives in ``<data root>/<name>/`` like that of any named dataset; its ``adapter``
+    is looked up when the dataset is opened. Registering an identical card again is a no-op.
+
+    Args:
+        card: A :class:`DatasetCard` or the mapping a YAML card holds.
+        where: Where the mapping came from, for error messages.
+
+    Returns:
+        The registered card.
+
+    Raises:
+        InputError: Invalid card, or its name is taken by a different card.
+
+    Example:
+        >>> register_dataset_card({"name": "my-study", "version": 1, "adapter": "bapps",
+        ...     "description": "our 2AFC study in BAPPS layout"}).name
+        'my-study'
+        >>> load_dataset_card("my-study").adapter
+        'bapps'
+        >>> unregister_dataset_card("my-study")
+    """
+    return _register("datasets", card, where)
+
+
+def unregister_dataset_card(name: str) -> None:
+    """Remove a card added by :func:`register_dataset_card` (YAML cards stay)."""
+    _REGISTERED["datasets"].pop(name, None)
+
+
+def load_dataset_card_file(path: str | os.PathLike[str]) -> DatasetCard:
+    """Read a dataset card YAML file from anywhere and register it (see
+    :func:`register_dataset_card`); the card's ``name`` must equal the file stem.
+
+    Raises:
+        DataNotFoundError: No such file.
+        InputError: Invalid YAML or card, a name that differs from the file stem, or a taken name.
+
+    Example:
+        >>> load_dataset_card_file("studies/my-study.yaml").name  # doctest: +SKIP
+        'my-study'
+    """
+    return _load_card_file("datasets", path)

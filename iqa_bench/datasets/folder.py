@@ -12,7 +12,15 @@ Example CSV (``study/2afc.csv``)::
     images/ref1.png,images/a1.png,images/b1.png,0.8,faces
 
 Example:
-    >>> ds = open_dataset("study")
+    >>> import numpy as np
+    >>> from iqa_bench.datasets import open_dataset
+    >>> from iqa_bench.images import write_png
+    >>> for name in ("ref1", "a1", "b1"):
+    ...     write_png(tmp_path / "study/images" / f"{name}.png", np.zeros((8, 8, 3), np.uint8))
+    >>> _ = (tmp_path / "study/2afc.csv").write_text(
+    ...     "ref,p0,p1,h,subset\\nimages/ref1.png,images/a1.png,images/b1.png,0.8,faces\\n"
+    ... )
+    >>> ds = open_dataset(tmp_path / "study")
     >>> ds.samples("2afc")[0].sample_id
     '2afc/faces/000002'
 """
@@ -26,7 +34,15 @@ from pathlib import Path
 
 from ..config import DatasetCard
 from ..errors import DataNotFoundError, InputError
-from .base import DATASETS, Dataset, JNDSample, Sample, TwoAFCSample, read_csv_header, read_text
+from .base import (
+    Dataset,
+    JNDSample,
+    Sample,
+    TwoAFCSample,
+    read_csv_header,
+    read_text,
+    register_adapter,
+)
 
 #: Required then optional columns per task.
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -63,7 +79,7 @@ def _infer_task(columns: list[str], path: Path) -> str:
     return task
 
 
-@DATASETS.register("folder")
+@register_adapter("folder", detect_rank=30)
 class FolderDataset(Dataset):
     """Reads user-study CSVs; see the module docstring.
 
@@ -81,11 +97,14 @@ class FolderDataset(Dataset):
             CSV file and the line number).
 
     Example:
-        >>> FolderDataset(Path("study/jnd.csv")).subsets("jnd")
+        >>> import numpy as np
+        >>> from iqa_bench.images import write_png
+        >>> for name in ("a", "b"):
+        ...     write_png(tmp_path / f"{name}.png", np.zeros((8, 8, 3), np.uint8))
+        >>> _ = (tmp_path / "jnd.csv").write_text("p0,p1,same\\na.png,b.png,0.5\\n")
+        >>> FolderDataset(tmp_path / "jnd.csv").subsets("jnd")
         ('all',)
     """
-
-    adapter = "folder"
 
     def __init__(
         self,

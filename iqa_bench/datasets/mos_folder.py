@@ -20,7 +20,15 @@ Example CSV (``study/mos.csv``)::
     refs/a.png,dist/a_blur_1.png,12.5,blur,1
 
 Example:
-    >>> ds = open_dataset("study/mos.csv")
+    >>> import numpy as np
+    >>> from iqa_bench.datasets import open_dataset
+    >>> from iqa_bench.images import write_png
+    >>> for name in ("refs/a.png", "dist/a_blur_1.png"):
+    ...     write_png(tmp_path / "study" / name, np.zeros((8, 8, 3), np.uint8))
+    >>> _ = (tmp_path / "study/mos.csv").write_text(
+    ...     "ref,dist,dmos,type,level\\nrefs/a.png,dist/a_blur_1.png,12.5,blur,1\\n"
+    ... )
+    >>> ds = open_dataset(tmp_path / "study/mos.csv")
     >>> ds.mos_higher_is_better, ds.subsets("mos")
     (False, ('blur',))
 """
@@ -35,7 +43,7 @@ from typing import Any, ClassVar
 
 from ..config import DatasetCard
 from ..errors import DataNotFoundError, InputError
-from .base import DATASETS, read_csv_header, read_text
+from .base import read_csv_header, read_text, register_adapter
 from .mos import MOSDataset, MOSRow
 
 __all__ = ["MOSFolderDataset"]
@@ -50,7 +58,7 @@ def _is_mos_csv(path: Path) -> bool:
     return {"ref", "dist"} <= header and bool(header & set(SCORE_COLUMNS))
 
 
-@DATASETS.register("mos-folder")
+@register_adapter("mos-folder", detect_rank=60)
 class MOSFolderDataset(MOSDataset):
     """Reads a user's MOS/DMOS CSV; see the module docstring.
 
@@ -60,7 +68,6 @@ class MOSFolderDataset(MOSDataset):
             value (naming the CSV line) or a repeated sample id.
     """
 
-    adapter = "mos-folder"
     markers = (DEFAULT_CSV,)
     extra_params: ClassVar[dict[str, Any]] = {"csv": DEFAULT_CSV}
     layout = (
