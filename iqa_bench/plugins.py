@@ -1,6 +1,7 @@
-"""Plugins: Python files or modules that register backbones and metric cards at start-up.
+"""Plugins: Python files or modules that register backbones, cards and adapters at start-up.
 
-A plugin is one file that calls ``BACKBONES.add(...)`` and ``register_metric_card(...)``; the CLI
+A plugin is one file that calls ``BACKBONES.add(...)``, ``register_metric_card(...)``,
+``register_dataset_card(...)`` or decorates a dataset adapter with ``register_adapter``; the CLI
 imports it for ``iqa-bench --plugin my_trunk.py <command>`` or when it is listed in
 ``IQA_BENCH_PLUGINS`` (module names or ``.py`` paths, separated by commas or ``os.pathsep``). In
 Python, importing the module is enough. See ``docs/BACKBONES.md``.
