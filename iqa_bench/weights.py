@@ -104,7 +104,7 @@ def trunk_weights_path(weights: TrunkWeights, download: bool = True, progress: b
             digest = download_file(weights.url, full, progress=progress)
             if not digest.startswith(weights.checkpoint_sha256_prefix):
                 full.unlink(missing_ok=True)
-                raise DownloadError(
+                raise InputError(
                     f"{weights.url}: SHA-256 {digest} does not start with "
                     f"{weights.checkpoint_sha256_prefix} as its name promises; refusing it."
                 )
