@@ -678,10 +678,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Modules that still raise plain ValueError/FileNotFoundError for a user's mistake (a folder
-# without manifest.json, a task one run lacks). Raised directly in one of them, such an error is
-# reported as a message like an IQABenchError; raised anywhere else it is a bug and keeps its
-# traceback. Drop a module from the list once it raises IQABenchError subclasses.
+# without manifest.json, a task one run lacks, images smaller than the SSIM window). Raised
+# directly in one of them, such an error is reported as a message like an IQABenchError; raised
+# anywhere else it is a bug and keeps its traceback. Drop a module from the list once it raises
+# IQABenchError subclasses.
 _PLAIN_ERROR_MODULES = (
+    "iqa_bench.functional",
     "iqa_bench.reports",
     "iqa_bench.results",
     "iqa_bench.runner",
