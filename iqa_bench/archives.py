@@ -39,7 +39,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from .errors import InputError
+from .errors import DataNotFoundError, InputError
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -280,7 +280,7 @@ def _extract_rar(archive: Path, into: Path, max_bytes: int, max_members: int) ->
     try:
         import rarfile
     except ImportError:  # pragma: no cover - rarfile is a declared dependency
-        raise ValueError(
+        raise InputError(
             f"archive {archive} is a RAR file, which needs the Python package rarfile: "
             "`pip install rarfile`."
         ) from None
@@ -347,7 +347,7 @@ def extract_archive(
         The top-level paths created in ``dest_dir``, sorted.
 
     Raises:
-        FileNotFoundError: If ``archive`` does not exist.
+        DataNotFoundError: If ``archive`` does not exist.
         ArchiveLimitError: If the archive exceeds ``max_bytes`` or ``max_members`` (the message
             says how to raise them).
         ArchiveError: On an unsupported, unsafe, password-protected or damaged archive (the
@@ -362,7 +362,7 @@ def extract_archive(
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     if not archive.is_file():
-        raise FileNotFoundError(f"archive {archive} does not exist; download it first.")
+        raise DataNotFoundError(f"archive {archive} does not exist; download it first.")
     for key, value in (("max_bytes", max_bytes), ("max_members", max_members)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InputError(f"{key}: {value!r} is not a positive integer; give 1 or more.")

@@ -21,6 +21,7 @@ import torch
 import torchvision
 from torch import nn
 
+from .errors import InputError
 from .registry import Registry
 from .trunk_spec import BackboneSpec, TrunkWeights
 
@@ -32,7 +33,7 @@ class BackboneRegistry(Registry[BackboneSpec]):
         """The spec registered as ``name``, or the zoo backbone it names (see :mod:`iqa_bench.zoo`).
 
         Raises:
-            ValueError: Unknown name (with suggestions and a hint about zoo names).
+            InputError: Unknown name (with suggestions and a hint about zoo names).
         """
         if name in self._items:
             return self._items[name]
@@ -43,7 +44,7 @@ class BackboneRegistry(Registry[BackboneSpec]):
         try:
             return super().get(name)
         except ValueError as exc:
-            raise ValueError(
+            raise InputError(
                 f"{exc} Any torchvision classification model works as torchvision:<model> "
                 "(e.g. torchvision:resnet18), and timm models as timm:<model> when timm is installed."
             ) from None
@@ -172,7 +173,7 @@ class _HookExtractor(nn.Module):
                 handle.remove()
         missing = [t for t in self.taps if t not in out]
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"taps: module {missing[0]!r} never ran in the network's forward pass."
             )
         return out
@@ -190,7 +191,7 @@ class TappedTrunk(nn.Module):
         taps: Module names to return, in forward order.
 
     Raises:
-        ValueError: No taps, or a tap that is not a module of the network (with close matches and
+        InputError: No taps, or a tap that is not a module of the network (with close matches and
             a list of candidates).
     """
 
@@ -198,7 +199,7 @@ class TappedTrunk(nn.Module):
         super().__init__()
         self.taps = tuple(taps)
         if not self.taps:
-            raise ValueError(
+            raise InputError(
                 "taps: need at least one module name to tap, got none; candidates: "
                 f"{', '.join(candidate_taps(model))}."
             )
@@ -207,7 +208,7 @@ class TappedTrunk(nn.Module):
         if missing:
             from .registry import suggest
 
-            raise ValueError(
+            raise InputError(
                 f"taps: module {missing[0]!r} is not in the network.{suggest(missing[0], list(names))}"
                 f" Candidates: {', '.join(candidate_taps(model))}."
             )
@@ -216,7 +217,7 @@ class TappedTrunk(nn.Module):
         if seq is not None:
             prefix, indices = seq
             if indices != sorted(indices):
-                raise ValueError(f"taps: {self.taps} must be in forward order.")
+                raise InputError(f"taps: {self.taps} must be in forward order.")
             container = model.get_submodule(prefix) if prefix else model
             self.layers = nn.Sequential()
             for i in range(indices[-1] + 1):
@@ -271,7 +272,7 @@ class TappedTrunk(nn.Module):
         expected = set(target.state_dict())
         missing = sorted(expected - set(local))
         if missing:
-            raise ValueError(
+            raise InputError(
                 f"trunk weights lack {len(missing)} tensors (first: {prefix + missing[0]!r}); "
                 "the file does not belong to this backbone."
             )
@@ -281,7 +282,7 @@ class TappedTrunk(nn.Module):
         """Channel count of each tap, found by a dry run on the meta device.
 
         Raises:
-            ValueError: A tap whose output is not an (N, C, H, W) feature map.
+            InputError: A tap whose output is not an (N, C, H, W) feature map.
         """
         import copy
 
@@ -301,7 +302,7 @@ class TappedTrunk(nn.Module):
         for tap, f in zip(self.taps, feats):
             if not isinstance(f, torch.Tensor) or f.ndim != 4:
                 shape = tuple(f.shape) if isinstance(f, torch.Tensor) else type(f).__name__
-                raise ValueError(
+                raise InputError(
                     f"taps: {tap!r} outputs {shape}, not an (N, C, H, W) feature map; tap "
                     "convolutional stages (token sequences of transformers are not supported)."
                 )

@@ -16,11 +16,12 @@ def _bounded(
     *,
     above: bool = False,
     note: str = "",
+    span: str | None = None,
 ) -> Callable[[str], int | float]:
-    """An argparse ``type=`` for a number in ``[low, high)`` (``(low, high)`` with ``above``).
+    """An argparse ``type=`` for a finite number in ``[low, high)`` (``(low, high)`` with ``above``).
 
     Errors are ``ArgumentTypeError``, which argparse prints after the option's name, so a bad
-    value stops the command before any work (``--workers -1`` used to score nothing).
+    value stops the command before any work (``--workers -1`` would otherwise score nothing).
 
     Args:
         kind: ``int`` or ``float``.
@@ -28,29 +29,34 @@ def _bounded(
         high: First value no longer accepted; None = no upper bound.
         above: Exclude ``low`` itself.
         note: Appended to the message, e.g. what leaving the option out does.
+        span: What the message asks for instead of the range, e.g. ``"a positive number of
+            seconds"``.
 
     Example:
         >>> _bounded(int, 1)("4")
         4
         >>> _bounded(int, 1)("0")
         Traceback (most recent call last):
-        argparse.ArgumentTypeError: 0 is out of range: give a whole number >= 1.
+        argparse.ArgumentTypeError: '0' is not a whole number >= 1.
+        >>> _bounded(float, 0, above=True, span="a positive number of seconds")("soon")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: 'soon' is not a positive number of seconds.
     """
-    what = "a whole number" if kind is int else "a number"
-    span = f"{what} {'>' if above else '>='} {kind(low)}"
-    span += f" and < {kind(high)}" if high is not None else ""
+    if span is None:
+        span = f"{'a whole number' if kind is int else 'a number'} {'>' if above else '>='} "
+        span += f"{kind(low)}" + (f" and < {kind(high)}" if high is not None else "")
 
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {span}{note}.") from None
+            value = math.nan
         if not (
             math.isfinite(value)
             and (value > low if above else value >= low)
             and (high is None or value < high)
         ):
-            raise argparse.ArgumentTypeError(f"{text} is out of range: give {span}{note}.")
+            raise argparse.ArgumentTypeError(f"{text!r} is not {span}{note}.")
         return value
 
     return parse
@@ -229,20 +235,6 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stall_seconds(text: str) -> float:
-    """``--stall-timeout``: a positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a positive number of seconds; give e.g. 60 (the default) or 300 "
-            "for a slow connection."
-        )
-    return value
-
-
 def _with_plugins(func):
     """Wrap a command so that plugins (``--plugin``, ``IQA_BENCH_PLUGINS``) load before it runs."""
 
@@ -265,6 +257,32 @@ def _with_metric_cards(func):
         wanted = _split_metrics(args.metrics)
         if names and wanted != "all":  # "all" already includes registered cards
             args.metrics = ",".join([*wanted, *[n for n in names if n not in wanted]])
+        return func(args)
+
+    return run
+
+
+def _with_dataset_card(func, default_dataset: str | None):
+    """Wrap ``run``/``bench``: register the ``--dataset-card`` file and score its dataset."""
+
+    def run(args: argparse.Namespace) -> int:
+        from .config import load_dataset_card_file
+        from .errors import InputError
+
+        if args.dataset_card is not None:
+            name = load_dataset_card_file(args.dataset_card).name
+            if args.dataset not in (None, name):
+                raise InputError(
+                    f"--dataset {args.dataset} and --dataset-card {args.dataset_card} (dataset "
+                    f"{name!r}) name two datasets; give one of them."
+                )
+            args.dataset = name
+        args.dataset = args.dataset or default_dataset
+        if args.dataset is None:
+            raise InputError(
+                "--dataset: none given; give a dataset card name (see --help), a path, or "
+                "--dataset-card YAML."
+            )
         return func(args)
 
     return run
@@ -440,14 +458,38 @@ def _add_stats_options(p: argparse.ArgumentParser) -> None:
     _add_resampling_options(p)
 
 
-def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) -> None:
+def _add_stall_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--stall-timeout",
+        type=_bounded(
+            float,
+            0,
+            above=True,
+            span="a positive number of seconds",
+            note="; give e.g. 60 (the default) or 300 for a slow connection",
+        ),
+        default=60.0,  # iqa_bench.download.DEFAULT_STALL_TIMEOUT (not imported: fast start)
+        metavar="SECONDS",
+        help="give up a download attempt after this many seconds without data (default 60; "
+        "each archive gets 4 attempts, each resuming where the last stopped)",
+    )
+
+
+def _add_data_options(p: argparse.ArgumentParser, default_dataset: str | None) -> None:
+    """What ``run``/``bench`` score: dataset, metrics, cards, where the data and results go."""
     p.add_argument(
         "--dataset",
-        required=default_dataset is None,
-        default=default_dataset,
+        default=None,
         help="dataset card name (synthetic, bapps, nights, tid2013, kadid10k, csiq, live) or a "
         "path: BAPPS layout, a study CSV (2AFC/JND, or MOS with ref,dist,mos|dmos), or an "
-        "extracted TID2013/KADID-10k/CSIQ/LIVE/NIGHTS folder",
+        "extracted TID2013/KADID-10k/CSIQ/LIVE/NIGHTS folder"
+        + (f" (default {default_dataset})" if default_dataset else ""),
+    )
+    p.add_argument(
+        "--dataset-card",
+        default=None,
+        metavar="YAML",
+        help="register this dataset card file and score its dataset (data in <data root>/<name>/)",
     )
     p.add_argument(
         "--metrics",
@@ -455,7 +497,34 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
         default="all",
         help="comma-separated metric names, or all",
     )
+    p.add_argument(
+        "--metric-card",
+        action="append",
+        default=[],
+        metavar="YAML",
+        help="also score the metric of this card file (repeatable; e.g. from train-lin)",
+    )
     p.add_argument("--out", default=None, help="run directory (default runs/<dataset>)")
+    p.add_argument("--data-root", default=None, help="data root (default $IQA_BENCH_DATA)")
+    p.add_argument(
+        "--split",
+        default="val",
+        help="split to score, by dataset: bapps, synthetic and BAPPS-layout folders: val "
+        "(default) or train (2AFC; JND is always val); nights: train, val or test (DreamSim "
+        "reports test); MOS sets (tid2013, kadid10k, csiq, live, MOS CSVs) have no splits: val, "
+        "all and test each score every image; 2AFC/JND study CSVs: val only",
+    )
+    p.add_argument("--download", action="store_true", help="download the dataset if missing")
+    _add_stall_timeout(p)
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="record undecodable samples as failed (counted in the manifest)",
+    )
+
+
+def _add_execution_options(p: argparse.ArgumentParser) -> None:
+    """How ``run``/``bench`` score: device, precision, batches, threads, caches."""
     p.add_argument(
         "--device",
         type=_device,
@@ -501,21 +570,6 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
         default=None,
         help="image-decoding threads (default: one per core, 2 to 8)",
     )
-    p.add_argument(
-        "--skip-bad",
-        action="store_true",
-        help="record undecodable samples as failed (counted in the manifest)",
-    )
-    p.add_argument("--data-root", default=None, help="data root (default $IQA_BENCH_DATA)")
-    p.add_argument(
-        "--split",
-        default="val",
-        help="split to score, by dataset: bapps, synthetic and BAPPS-layout folders: val "
-        "(default) or train (2AFC; JND is always val); nights: train, val or test (DreamSim "
-        "reports test); MOS sets (tid2013, kadid10k, csiq, live, MOS CSVs) have no splits: val, "
-        "all and test each score every image; 2AFC/JND study CSVs: val only",
-    )
-    p.add_argument("--download", action="store_true", help="download the dataset if missing")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
         "--no-decode-cache",
@@ -533,13 +587,21 @@ def _add_run_options(p: argparse.ArgumentParser, default_dataset: str | None) ->
         default=None,
         help="resize images to N x N before scoring (default: native resolution)",
     )
+
+
+def _add_run_parser(sub, name: str, help: str, func, default_dataset: str | None) -> None:
+    """``run`` or ``bench``: the same options; ``bench`` scores ``default_dataset`` by default."""
+    p = sub.add_parser(name, help=help)
+    _add_data_options(p, default_dataset)
+    _add_execution_options(p)
     _add_stats_options(p)
+    p.set_defaults(func=_with_dataset_card(_with_metric_cards(func), default_dataset))
+    if name == "run":
+        p.add_argument("--no-report", action="store_true", help="only write the per-sample results")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="iqa-bench", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_single_parsers(sub) -> None:
+    """``list`` and ``score``."""
     p = sub.add_parser("list", help="show the metric registry with orientation and card version")
     p.add_argument("--all", action="store_true", help="also list backbones and their taps")
     p.set_defaults(func=_cmd_list)
@@ -553,15 +615,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("img1")
     p.set_defaults(func=_cmd_score)
 
-    p = sub.add_parser("run", help="score a dataset with metrics; write results and a report")
-    _add_run_options(p, None)
-    p.add_argument("--no-report", action="store_true", help="only write the per-sample results")
-    p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("bench", help="download (if needed) -> run -> report, for make bench")
-    _add_run_options(p, "synthetic")
-    p.set_defaults(func=_cmd_bench)
-
+def _add_results_parsers(sub) -> None:
+    """``report``, ``compare`` and ``download``."""
     p = sub.add_parser("report", help="(re)write the report of a run directory")
     p.add_argument("run_dir")
     _add_stats_options(p)
@@ -587,34 +643,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parts", default=None, help="comma-separated parts (see the card)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--force", action="store_true", help="download again even if present")
+    _add_stall_timeout(p)
     p.set_defaults(func=_cmd_download)
-    for p in (sub.choices["download"], sub.choices["run"], sub.choices["bench"]):
-        p.add_argument(
-            "--stall-timeout",
-            type=_stall_seconds,
-            default=60.0,  # iqa_bench.download.DEFAULT_STALL_TIMEOUT (not imported: fast start)
-            metavar="SECONDS",
-            help="give up a download attempt after this many seconds without data (default 60; "
-            "each archive gets 4 attempts, each resuming where the last stopped)",
-        )
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``iqa-bench`` parser; each command's ``func`` loads plugins first."""
+    parser = argparse.ArgumentParser(prog="iqa-bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_single_parsers(sub)
+    _add_run_parser(
+        sub, "run", "score a dataset with metrics; write results and a report", _cmd_run, None
+    )
+    _add_run_parser(
+        sub,
+        "bench",
+        "download (if needed) -> run -> report, for make bench",
+        _cmd_bench,
+        "synthetic",
+    )
+    _add_results_parsers(sub)
     _add_train_lin_parser(sub)
-    for name in ("run", "bench"):
-        p = sub.choices[name]
-        p.add_argument(
-            "--metric-card",
-            action="append",
-            default=[],
-            metavar="YAML",
-            help="also score the metric of this card file (repeatable; e.g. from train-lin)",
-        )
-        p.set_defaults(func=_with_metric_cards(p.get_default("func")))
     parser.add_argument(
         "--plugin",
         action="append",
         default=[],
         metavar="PY_OR_MODULE",
-        help="import a file or module that registers backbones/metric cards (also "
+        help="import a file or module that registers backbones, metric and dataset cards (also "
         "$IQA_BENCH_PLUGINS); repeatable",
     )
     for p in sub.choices.values():
@@ -622,15 +677,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Modules that still raise plain ValueError/FileNotFoundError for a user's mistake (a folder
+# without manifest.json, a task one run lacks, images smaller than the SSIM window). Raised
+# directly in one of them, such an error is reported as a message like an IQABenchError; raised
+# anywhere else it is a bug and keeps its traceback. Drop a module from the list once it raises
+# IQABenchError subclasses.
+_PLAIN_ERROR_MODULES = (
+    "iqa_bench.functional",
+    "iqa_bench.reports",
+    "iqa_bench.results",
+    "iqa_bench.runner",
+    "iqa_bench.stats",
+    "iqa_bench.tasks",
+)
+
+
+def _is_plain_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a ValueError/FileNotFoundError raised in :data:`_PLAIN_ERROR_MODULES`."""
+    if not isinstance(exc, (ValueError, FileNotFoundError)) or exc.__traceback__ is None:
+        return False
+    tb = exc.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = str(tb.tb_frame.f_globals.get("__name__", ""))
+    return any(module == m or module.startswith(m + ".") for m in _PLAIN_ERROR_MODULES)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``iqa-bench`` console script."""
+    """Entry point of the ``iqa-bench`` console script.
+
+    Returns 0 on success and 2 after printing the message of an :class:`IQABenchError` (the
+    user's to fix); any other exception propagates with its traceback (exit status 1).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     from .errors import IQABenchError
 
     try:
         return args.func(args)
-    except (IQABenchError, ValueError, OSError) as exc:
+    except (IQABenchError, ValueError, FileNotFoundError) as exc:
+        if not isinstance(exc, IQABenchError) and not _is_plain_user_error(exc):
+            raise  # a bug: the traceback shows where, and Python exits with status 1
         print(f"iqa-bench: error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,9 +1,9 @@
 """Typed, strict configuration: YAML cards -> frozen dataclasses.
 
 Every YAML key maps to one documented dataclass field; unknown or missing keys and wrong types raise
-``ValueError`` naming the file, the key and the fix. Cards live in ``metrics/`` and ``datasets/`` at
-the repository root (copied into the wheel as ``iqa_bench/_cards/``); ``IQA_BENCH_CARDS`` may point to
-another root holding those two folders.
+``InputError`` (a ``ValueError``) naming the file, the key and the fix. Cards live in ``metrics/``
+and ``datasets/`` at the repository root (copied into the wheel as ``iqa_bench/_cards/``);
+``IQA_BENCH_CARDS`` may point to another root holding those two folders.
 
 Example:
     >>> card = load_metric_card("lpips-alex")
@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from .errors import DataNotFoundError, InputError
 from .registry import suggest
 from .settings import cards_dir
 
@@ -46,35 +47,35 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
                 continue
             try:
                 return _check_type(value, arg, where)
-            except ValueError as exc:
+            except InputError as exc:
                 errors.append(str(exc))
-        raise ValueError(errors[0] if errors else f"{where}: bad value {value!r}")
+        raise InputError(errors[0] if errors else f"{where}: bad value {value!r}")
     if origin is typing.Literal:
         if value not in args:
-            raise ValueError(
+            raise InputError(
                 f"{where}: {value!r} is not one of {', '.join(repr(a) for a in args)}."
             )
         return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where}: expected a list, got {value!r}.")
+            raise InputError(f"{where}: expected a list, got {value!r}.")
         item_type = args[0] if args else Any
         return tuple(_check_type(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
     if origin in (dict, Mapping) or annotation is dict:
         if not isinstance(value, Mapping):
-            raise ValueError(f"{where}: expected a mapping, got {value!r}.")
+            raise InputError(f"{where}: expected a mapping, got {value!r}.")
         return dict(value)
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{where}: expected a number, got {value!r}.")
+            raise InputError(f"{where}: expected a number, got {value!r}.")
         return float(value)
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where}: expected an integer, got {value!r}.")
+            raise InputError(f"{where}: expected an integer, got {value!r}.")
         return value
     if annotation in (str, bool):
         if not isinstance(value, annotation):
-            raise ValueError(f"{where}: expected {annotation.__name__}, got {value!r}.")
+            raise InputError(f"{where}: expected {annotation.__name__}, got {value!r}.")
         return value
     if dataclasses.is_dataclass(annotation):
         return from_mapping(annotation, value, where)
@@ -90,10 +91,10 @@ def from_mapping(cls: type[C], mapping: Mapping[str, Any], where: str) -> C:
         where: Where the mapping came from (a file name), for error messages.
 
     Raises:
-        ValueError: On an unknown key (with close-match suggestions), a missing key or a wrong type.
+        InputError: On an unknown key (with close-match suggestions), a missing key or a wrong type.
     """
     if not isinstance(mapping, Mapping):
-        raise ValueError(
+        raise InputError(
             f"{where}: expected a mapping of keys for {cls.__name__}, got {mapping!r}."
         )
     hints = typing.get_type_hints(cls)
@@ -101,7 +102,7 @@ def from_mapping(cls: type[C], mapping: Mapping[str, Any], where: str) -> C:
     unknown = [k for k in mapping if k not in fields]
     if unknown:
         key = unknown[0]
-        raise ValueError(
+        raise InputError(
             f"{where}: unknown key {key!r}.{suggest(str(key), list(fields))} "
             f"Allowed keys: {', '.join(fields)}."
         )
@@ -109,7 +110,7 @@ def from_mapping(cls: type[C], mapping: Mapping[str, Any], where: str) -> C:
     for name, f in fields.items():
         if name not in mapping:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ValueError(f"{where}: missing required key {name!r}.")
+                raise InputError(f"{where}: missing required key {name!r}.")
             continue
         kwargs[name] = _check_type(mapping[name], hints[name], f"{where}: key {name!r}")
     return cls(**kwargs)
@@ -172,34 +173,52 @@ def cards_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def _read_yaml(path: Path) -> Any:
+    """The parsed YAML of a card file; a syntax error names the file (``InputError``)."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML ({exc}).") from exc
+
+
 @cache
 def _load_cards(kind: str, root: Path) -> dict[str, Any]:
     cls = {"metrics": MetricCard, "datasets": DatasetCard}[kind]
     folder = root / kind
     cards: dict[str, Any] = {}
     for path in sorted(folder.glob("*.yaml")):
-        with path.open() as fh:
-            data = yaml.safe_load(fh)
-        card = from_mapping(cls, data, str(path))
+        card = from_mapping(cls, _read_yaml(path), str(path))
         if card.name != path.stem:
-            raise ValueError(f"{path}: name {card.name!r} must equal the file name {path.stem!r}.")
+            raise InputError(f"{path}: name {card.name!r} must equal the file name {path.stem!r}.")
         cards[card.name] = card
     return cards
 
 
+# Cards added at run time (plugins, ``--metric-card``/``--dataset-card`` files, trained weights);
+# they behave exactly like YAML cards in ``metrics/`` and ``datasets/`` for the rest of the process.
+_REGISTERED: dict[str, dict[str, Any]] = {"metrics": {}, "datasets": {}}
+_CARD_TYPES: dict[str, type] = {"metrics": MetricCard, "datasets": DatasetCard}
+_NOUNS = {"metrics": "metric", "datasets": "dataset"}
+
+
+def _cards(kind: str) -> dict[str, Any]:
+    return {**_load_cards(kind, cards_root()), **_REGISTERED[kind]}
+
+
 def metric_cards() -> dict[str, MetricCard]:
     """All metric cards by name: the YAML cards, then those added by :func:`register_metric_card`."""
-    return {**_load_cards("metrics", cards_root()), **_REGISTERED_METRIC_CARDS}
+    return _cards("metrics")
 
 
 def dataset_cards() -> dict[str, DatasetCard]:
-    """All dataset cards by name."""
-    return dict(_load_cards("datasets", cards_root()))
+    """All dataset cards by name: the YAML cards, then those added by
+    :func:`register_dataset_card`."""
+    return _cards("datasets")
 
 
 def _lookup(cards: dict[str, Any], name: str, kind: str) -> Any:
     if name not in cards:
-        raise ValueError(
+        raise InputError(
             f"unknown {kind} {name!r}.{suggest(name, list(cards))} "
             f"Available: {', '.join(sorted(cards)) or '(none)'}."
         )
@@ -207,18 +226,38 @@ def _lookup(cards: dict[str, Any], name: str, kind: str) -> Any:
 
 
 def load_metric_card(name: str) -> MetricCard:
-    """The metric card called ``name`` (``ValueError`` with suggestions if unknown)."""
+    """The metric card called ``name`` (``InputError`` with suggestions if unknown)."""
     return _lookup(metric_cards(), name, "metric")
 
 
 def load_dataset_card(name: str) -> DatasetCard:
-    """The dataset card called ``name`` (``ValueError`` with suggestions if unknown)."""
+    """The dataset card called ``name`` (``InputError`` with suggestions if unknown)."""
     return _lookup(dataset_cards(), name, "dataset")
 
 
-# Metric cards added at run time (plugins, ``--metric-card`` files, trained weights); they behave
-# exactly like YAML cards in ``metrics/`` for the rest of the process.
-_REGISTERED_METRIC_CARDS: dict[str, MetricCard] = {}
+def _register(kind: str, card: Any, where: str) -> Any:
+    """Add ``card`` (a card or its mapping) to the run-time cards of ``kind``."""
+    if not isinstance(card, _CARD_TYPES[kind]):
+        card = from_mapping(_CARD_TYPES[kind], card, where)
+    existing = _cards(kind).get(card.name)
+    if existing is not None and existing != card:
+        raise InputError(
+            f"{where}: {_NOUNS[kind]} {card.name!r} already exists with other settings; give the "
+            "card another name (and file name)."
+        )
+    _REGISTERED[kind][card.name] = card
+    return card
+
+
+def _load_card_file(kind: str, path: str | os.PathLike[str]) -> Any:
+    """Read a card YAML file of ``kind`` from anywhere and register it."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataNotFoundError(f"{_NOUNS[kind]} card {path} does not exist; check the path.")
+    card = from_mapping(_CARD_TYPES[kind], _read_yaml(path), str(path))
+    if card.name != path.stem:
+        raise InputError(f"{path}: name {card.name!r} must equal the file name {path.stem!r}.")
+    return _register(kind, card, str(path))
 
 
 def register_metric_card(card: MetricCard | Mapping[str, Any], where: str = "card") -> MetricCard:
@@ -234,7 +273,7 @@ def register_metric_card(card: MetricCard | Mapping[str, Any], where: str = "car
         The registered card.
 
     Raises:
-        ValueError: Invalid card, or its name is taken by a different card.
+        InputError: Invalid card, or its name is taken by a different card.
 
     Example:
         >>> register_metric_card({"name": "lpips-r18", "version": 1, "type": "lpips",
@@ -243,21 +282,12 @@ def register_metric_card(card: MetricCard | Mapping[str, Any], where: str = "car
         ...                "lpips": False}}).name
         'lpips-r18'
     """
-    if not isinstance(card, MetricCard):
-        card = from_mapping(MetricCard, card, where)
-    existing = metric_cards().get(card.name)
-    if existing is not None and existing != card:
-        raise ValueError(
-            f"{where}: metric {card.name!r} already exists with other settings; give the card "
-            "another name (and file name)."
-        )
-    _REGISTERED_METRIC_CARDS[card.name] = card
-    return card
+    return _register("metrics", card, where)
 
 
 def unregister_metric_card(name: str) -> None:
     """Remove a card added by :func:`register_metric_card` (YAML cards stay)."""
-    _REGISTERED_METRIC_CARDS.pop(name, None)
+    _REGISTERED["metrics"].pop(name, None)
 
 
 def load_metric_card_file(path: str | os.PathLike[str]) -> MetricCard:
@@ -266,21 +296,60 @@ def load_metric_card_file(path: str | os.PathLike[str]) -> MetricCard:
     As in ``metrics/``, the card's ``name`` must equal the file stem.
 
     Raises:
-        FileNotFoundError: No such file.
-        ValueError: Invalid YAML or card, a name that differs from the file stem, or a taken name.
+        DataNotFoundError: No such file.
+        InputError: Invalid YAML or card, a name that differs from the file stem, or a taken name.
 
     Example:
         >>> load_metric_card_file("runs/alex-lin.yaml").name  # doctest: +SKIP
         'alex-lin'
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"metric card {path} does not exist; check the path.")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc}).") from exc
-    card = from_mapping(MetricCard, data, str(path))
-    if card.name != path.stem:
-        raise ValueError(f"{path}: name {card.name!r} must equal the file name {path.stem!r}.")
-    return register_metric_card(card, str(path))
+    return _load_card_file("metrics", path)
+
+
+def register_dataset_card(
+    card: DatasetCard | Mapping[str, Any], where: str = "card"
+) -> DatasetCard:
+    """Add a dataset card for this process, as if it were a YAML file in ``datasets/``.
+
+    Its data lives in ``<data root>/<name>/`` like that of any named dataset; its ``adapter``
+    is looked up when the dataset is opened. Registering an identical card again is a no-op.
+
+    Args:
+        card: A :class:`DatasetCard` or the mapping a YAML card holds.
+        where: Where the mapping came from, for error messages.
+
+    Returns:
+        The registered card.
+
+    Raises:
+        InputError: Invalid card, or its name is taken by a different card.
+
+    Example:
+        >>> register_dataset_card({"name": "my-study", "version": 1, "adapter": "bapps",
+        ...     "description": "our 2AFC study in BAPPS layout"}).name
+        'my-study'
+        >>> load_dataset_card("my-study").adapter
+        'bapps'
+        >>> unregister_dataset_card("my-study")
+    """
+    return _register("datasets", card, where)
+
+
+def unregister_dataset_card(name: str) -> None:
+    """Remove a card added by :func:`register_dataset_card` (YAML cards stay)."""
+    _REGISTERED["datasets"].pop(name, None)
+
+
+def load_dataset_card_file(path: str | os.PathLike[str]) -> DatasetCard:
+    """Read a dataset card YAML file from anywhere and register it (see
+    :func:`register_dataset_card`); the card's ``name`` must equal the file stem.
+
+    Raises:
+        DataNotFoundError: No such file.
+        InputError: Invalid YAML or card, a name that differs from the file stem, or a taken name.
+
+    Example:
+        >>> load_dataset_card_file("studies/my-study.yaml").name  # doctest: +SKIP
+        'my-study'
+    """
+    return _load_card_file("datasets", path)

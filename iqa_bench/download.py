@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from .archives import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMBERS, extract_archive
 from .config import from_mapping
-from .errors import InputError
+from .errors import DownloadError, InputError
 from .registry import suggest
 
 __all__ = [
@@ -59,13 +59,6 @@ LEDGER_NAME = "hashes.json"
 DEFAULT_STALL_TIMEOUT = 60.0
 _CHUNK = 1 << 20
 _USER_AGENT = "iqa-bench"
-
-
-class DownloadError(OSError):
-    """A network failure (unreachable host, HTTP error, repeated interruption) while downloading.
-
-    The message names the URL and where the file can be placed by hand instead.
-    """
 
 
 def file_sha256(path: Path) -> str:
@@ -257,7 +250,7 @@ def download_file(
         The SHA-256 hex digest of the verified file.
 
     Raises:
-        ValueError: On a bad URL scheme, or (as InputError) a size/hash mismatch (a downloaded
+        InputError: On a bad URL scheme, or a size/hash mismatch (a downloaded
             bad file is deleted; a file already at ``dest`` is left for you to inspect).
         DownloadError: When the server cannot be reached, answers an HTTP error, or keeps
             dropping the connection; the message says where to put the file by hand.
@@ -268,7 +261,7 @@ def download_file(
     """
     dest = Path(dest)
     if not url.startswith(("http://", "https://")):
-        raise ValueError(f"url {url!r} must start with http:// or https://.")
+        raise InputError(f"url {url!r} must start with http:// or https://.")
     want_hash, origin = _expected_hash(dest, sha256)
     if dest.exists():
         digest = file_sha256(dest)
@@ -359,7 +352,7 @@ def parse_archive_specs(entries: Iterable[Mapping[str, Any]], where: str) -> lis
         where: The card's name or file, for error messages.
 
     Raises:
-        ValueError: On unknown or missing keys, wrong types, duplicate parts, a negative size or
+        InputError: On unknown or missing keys, wrong types, duplicate parts, a negative size or
             limit, or a relative path that is absolute or contains ``..``.
 
     Example:
@@ -371,18 +364,18 @@ def parse_archive_specs(entries: Iterable[Mapping[str, Any]], where: str) -> lis
     seen: set[str] = set()
     for spec in specs:
         if spec.part in seen:
-            raise ValueError(f"{where}: download part {spec.part!r} appears twice; rename one.")
+            raise InputError(f"{where}: download part {spec.part!r} appears twice; rename one.")
         seen.add(spec.part)
         for key in ("size", "max_bytes", "max_members"):
             if getattr(spec, key) < 0:
-                raise ValueError(
+                raise InputError(
                     f"{where}: download part {spec.part!r}: {key} {getattr(spec, key)} is "
                     "negative; give a positive number, or 0 (or leave it out) for the default."
                 )
         for key in ("extract_to", "provides"):
             value = PurePosixPath(getattr(spec, key))
             if value.is_absolute() or ".." in value.parts:
-                raise ValueError(
+                raise InputError(
                     f"{where}: download part {spec.part!r}: {key} {str(value)!r} must be a path "
                     "inside the dataset root (relative, without '..')."
                 )
@@ -484,9 +477,9 @@ def fetch_archives(
         The specs that were fetched (installed parts that were skipped are not listed).
 
     Raises:
-        ValueError: On an unknown part name, or a verification or extraction failure
-            (:class:`~iqa_bench.archives.ArchiveError` for a damaged or oversized archive).
-        InputError: On a non-positive ``stall_timeout``.
+        InputError: On an unknown part name, a verification or extraction failure
+            (:class:`~iqa_bench.archives.ArchiveError` for a damaged or oversized archive), or a
+            non-positive ``stall_timeout``.
         DownloadError: On network failures.
 
     Example:

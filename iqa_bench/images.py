@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import InputError
+from .errors import DataNotFoundError, InputError
 
 #: Bumped whenever the rules of :func:`read_image_uint8` change the pixels a file decodes to
 #: (2: 16-bit samples by their high byte instead of clipped to white; partly transparent images
@@ -75,7 +75,7 @@ def read_image_uint8(path: str | os.PathLike[str], load_size: int | None = None)
         A C-contiguous array of shape ``(H, W, 3)`` and dtype ``uint8``.
 
     Raises:
-        FileNotFoundError: If ``path`` (or the file a symbolic link points to) does not exist.
+        DataNotFoundError: If ``path`` (or the file a symbolic link points to) does not exist.
         InputError: If the file is not a readable image, is a directory, empty, a symbolic link
             loop, larger than Pillow's decompression-bomb limit, or of a mode without a faithful
             8-bit RGB conversion (names the file, what is wrong and the fix).
@@ -113,7 +113,7 @@ def _check_file(path: Path) -> None:
         st = path.stat()
     except FileNotFoundError:
         target = f" is a symbolic link to {os.readlink(path)}, which" if path.is_symlink() else ""
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"image file {path}{target} does not exist; check the dataset path."
         ) from None
     except OSError as exc:

@@ -1,6 +1,7 @@
-"""Plugins: Python files or modules that register backbones and metric cards at start-up.
+"""Plugins: Python files or modules that register backbones, cards and adapters at start-up.
 
-A plugin is one file that calls ``BACKBONES.add(...)`` and ``register_metric_card(...)``; the CLI
+A plugin is one file that calls ``BACKBONES.add(...)``, ``register_metric_card(...)``,
+``register_dataset_card(...)`` or decorates a dataset adapter with ``register_adapter``; the CLI
 imports it for ``iqa-bench --plugin my_trunk.py <command>`` or when it is listed in
 ``IQA_BENCH_PLUGINS`` (module names or ``.py`` paths, separated by commas or ``os.pathsep``). In
 Python, importing the module is enough. See ``docs/BACKBONES.md``.
@@ -22,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
+from .errors import DataNotFoundError, InputError
 from .settings import plugin_refs_from_env
 
 _LOADED: dict[str, ModuleType] = {}
@@ -31,8 +33,8 @@ def load_plugin(ref: str) -> ModuleType:
     """Import a plugin once per process: a module name (``my_pkg.trunks``) or a ``.py`` path.
 
     Raises:
-        FileNotFoundError: A ``.py`` path that does not exist.
-        ValueError: A module that cannot be imported (the message names it and the cause).
+        DataNotFoundError: A ``.py`` path that does not exist.
+        InputError: A module that cannot be imported (the message names it and the cause).
     """
     text = ref.strip()
     if text in _LOADED:
@@ -43,12 +45,12 @@ def load_plugin(ref: str) -> ModuleType:
         if key in _LOADED:
             return _LOADED[key]
         if not path.is_file():
-            raise FileNotFoundError(f"plugin {path} does not exist; check the path.")
+            raise DataNotFoundError(f"plugin {path} does not exist; check the path.")
         slug = re.sub(r"\W", "_", path.stem)
         name = f"iqa_bench_plugin_{slug}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has one
-            raise ValueError(f"plugin {path}: not a Python file.")
+            raise InputError(f"plugin {path}: not a Python file.")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
@@ -61,7 +63,7 @@ def load_plugin(ref: str) -> ModuleType:
     try:
         module = importlib.import_module(text)
     except ImportError as exc:
-        raise ValueError(
+        raise InputError(
             f"plugin {text!r} cannot be imported ({exc}); give an importable module name or the "
             "path of a .py file."
         ) from exc

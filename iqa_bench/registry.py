@@ -14,6 +14,8 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from .errors import InputError
+
 T = TypeVar("T")
 
 
@@ -35,7 +37,7 @@ class Registry(Generic[T]):
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
-        """Decorator that registers its target under ``name``; a duplicate name raises ``ValueError``."""
+        """Decorator that registers its target under ``name``; a duplicate name raises ``InputError``."""
 
         def decorator(obj: T) -> T:
             self.add(name, obj)
@@ -44,9 +46,9 @@ class Registry(Generic[T]):
         return decorator
 
     def add(self, name: str, obj: T) -> None:
-        """Register ``obj`` under ``name`` (``ValueError`` if the name is taken)."""
+        """Register ``obj`` under ``name`` (``InputError`` if the name is taken)."""
         if name in self._items:
-            raise ValueError(
+            raise InputError(
                 f"{self.kind} {name!r} is already registered ({self._items[name]!r}); "
                 "choose another name or remove the earlier registration."
             )
@@ -57,11 +59,11 @@ class Registry(Generic[T]):
         self._items.pop(name, None)
 
     def get(self, name: str) -> T:
-        """Return the object registered as ``name``; unknown names raise ``ValueError`` with suggestions."""
+        """Return the object registered as ``name``; unknown names raise ``InputError`` with suggestions."""
         try:
             return self._items[name]
         except KeyError:
-            raise ValueError(
+            raise InputError(
                 f"unknown {self.kind} {name!r}.{suggest(name, list(self._items))} "
                 f"Available: {', '.join(sorted(self._items)) or '(none)'}."
             ) from None

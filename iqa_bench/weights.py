@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from .download import DownloadError, download_file
-from .errors import WeightsUnavailableError
+from .errors import InputError, WeightsUnavailableError
 from .settings import OFFLINE_ENV, WEIGHTS_ENV, cache_dir, offline, weights_dir
 from .trunk_spec import TrunkWeights
 
@@ -54,13 +54,13 @@ def _check_features_hash(path: Path, weights: TrunkWeights) -> None:
     prefix = weights.checkpoint_sha256_prefix
     # A whole torchvision checkpoint: its name promises a SHA-256 prefix.
     if not weights.keep_prefix and prefix and not sha256_file(path).startswith(prefix):
-        raise ValueError(
+        raise InputError(
             f"{path}: SHA-256 {sha256_file(path)} does not start with "
             f"{weights.checkpoint_sha256_prefix} as its name promises; the file is corrupt or "
             "another checkpoint. Delete it (or fix IQA_BENCH_WEIGHTS) and try again."
         )
     if weights.features_sha256 and sha256_file(path) != weights.features_sha256:
-        raise ValueError(
+        raise InputError(
             f"{path}: SHA-256 {sha256_file(path)} does not match the expected "
             f"{weights.features_sha256} for {weights.features_file}; the file is corrupt or another "
             "checkpoint. Delete it (or fix IQA_BENCH_WEIGHTS) and try again."
@@ -72,7 +72,7 @@ def extract_features(checkpoint: Path, dest: Path, keep_prefix: str = "features.
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     kept = {k: v for k, v in state.items() if k.startswith(keep_prefix)}
     if not kept:
-        raise ValueError(
+        raise InputError(
             f"{checkpoint}: no tensors start with {keep_prefix!r}; not a trunk checkpoint."
         )
     tmp = dest.with_suffix(dest.suffix + ".tmp")
@@ -104,7 +104,7 @@ def trunk_weights_path(weights: TrunkWeights, download: bool = True, progress: b
             digest = download_file(weights.url, full, progress=progress)
             if not digest.startswith(weights.checkpoint_sha256_prefix):
                 full.unlink(missing_ok=True)
-                raise ValueError(
+                raise InputError(
                     f"{weights.url}: SHA-256 {digest} does not start with "
                     f"{weights.checkpoint_sha256_prefix} as its name promises; refusing it."
                 )
@@ -166,7 +166,7 @@ def load_lin_weights(path: Path, n_layers: int) -> list[torch.Tensor]:
                 out.append(state[key].reshape(-1).float())
                 break
         else:
-            raise ValueError(
+            raise InputError(
                 f"{path}: no linear weights for layer {k} (expected key 'lin{k}.model.1.weight' "
                 f"or 'lin{k}.weight'); keys present: {sorted(state)[:8]}"
             )

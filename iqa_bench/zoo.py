@@ -28,7 +28,7 @@ import torch
 import torchvision
 from torch import nn
 
-from .errors import WeightsUnavailableError
+from .errors import InputError, WeightsUnavailableError
 from .registry import suggest
 from .trunk_spec import BackboneSpec, TrunkWeights
 
@@ -47,14 +47,14 @@ def resolve_zoo_backbone(name: str) -> BackboneSpec:
     """The :class:`BackboneSpec` of a zoo name (built lazily, no download).
 
     Raises:
-        ValueError: Unknown zoo, model or weights entry (with close matches), or timm missing.
+        InputError: Unknown zoo, model or weights entry (with close matches), or timm missing.
     """
     zoo, _, model = name.partition(":")
     if zoo == "torchvision":
         return _torchvision_spec(name, model)
     if zoo == "timm":
         return _timm_spec(name, model)
-    raise ValueError(
+    raise InputError(
         f"backbone {name!r}: unknown model zoo {zoo!r}; use one of {', '.join(ZOOS)}, "
         "e.g. torchvision:resnet18."
     )
@@ -68,7 +68,7 @@ def _torchvision_spec(name: str, text: str) -> BackboneSpec:
     model, _, tag = text.partition("@")
     models = torchvision.models.list_models(module=torchvision.models)
     if model not in models:
-        raise ValueError(
+        raise InputError(
             f"backbone {name!r}: {model!r} is not a torchvision classification model."
             f"{suggest(model, models)} See torchvision.models.list_models()."
         )
@@ -82,7 +82,7 @@ def _torchvision_spec(name: str, text: str) -> BackboneSpec:
         if tag:
             entries = [w.name for w in enum]
             if tag not in entries:
-                raise ValueError(
+                raise InputError(
                     f"backbone {name!r}: weights {tag!r} unknown for {model}; "
                     f"choose one of {', '.join(entries)}."
                 )
@@ -95,7 +95,7 @@ def _torchvision_spec(name: str, text: str) -> BackboneSpec:
         mean = tuple(float(v) for v in getattr(transform, "mean", IMAGENET_MEAN))
         std = tuple(float(v) for v in getattr(transform, "std", IMAGENET_STD))
     elif tag:
-        raise ValueError(f"backbone {name!r}: torchvision has no weights for {model}.")
+        raise InputError(f"backbone {name!r}: torchvision has no weights for {model}.")
     return BackboneSpec(
         name=name,
         build=partial(_build_torchvision, model),
@@ -110,7 +110,7 @@ def _import_timm():
     try:
         import timm
     except ImportError as exc:
-        raise ValueError(
+        raise InputError(
             "timm backbones need the 'timm' package, which is not installed. Fix: pip install timm "
             "(or use a torchvision:<model> backbone)."
         ) from exc
@@ -150,7 +150,7 @@ def _timm_spec(name: str, model: str) -> BackboneSpec:
     timm = _import_timm()
     available = timm.list_models()
     if model not in available and model.split(".")[0] not in available:
-        raise ValueError(
+        raise InputError(
             f"backbone {name!r}: {model!r} is not a timm model.{suggest(model, available)} "
             "See timm.list_models()."
         )

@@ -93,7 +93,7 @@ def test_run_with_negative_workers_stops_before_scoring(tmp_path, capsys):
         main([*argv, "--no-report", "--quiet"])
     assert exc.value.code == 2 and not out.exists()
     err = capsys.readouterr().err
-    assert "argument --workers: -1 is out of range: give a whole number >= 1" in err
+    assert "argument --workers: '-1' is not a whole number >= 1" in err
 
 
 RUN = ["run", "--dataset", "synthetic"]
@@ -138,7 +138,7 @@ def test_numeric_option_out_of_range_is_a_parse_error_naming_it(
     from iqa_bench.cli import build_parser
 
     err = _parse_error([*argv, option, value], capsys)
-    assert f"argument {option}: {value} is out of range: give a" in err
+    assert f"argument {option}: {value!r} is not a" in err
     args = build_parser().parse_args([*argv, option, accepted])  # the bound itself is fine
     assert getattr(args, option[2:].replace("-", "_")) == float(accepted)
 
@@ -252,3 +252,147 @@ def test_train_lin_with_no_epochs_at_all_names_both_options(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--epochs 0 and --epochs-decay 0 train nothing" in err
     assert not (tmp_path / "w.pth").exists()
+
+
+@pytest.fixture
+def broken_list(monkeypatch):
+    """Make ``iqa-bench list`` raise the exception given to the returned function."""
+    import iqa_bench.cli as cli
+
+    def breaks_with(exc: BaseException) -> None:
+        def command(args):
+            raise exc
+
+        monkeypatch.setattr(cli, "_cmd_list", command)
+
+    return breaks_with
+
+
+@pytest.mark.parametrize(
+    "bug",
+    [
+        ValueError("operands could not be broadcast together with shapes (3,) (4,)"),
+        IndexError("index 3 is out of bounds for axis 0 with size 3"),
+        FileNotFoundError("[Errno 2] No such file or directory: '/tmp/x.npz'"),
+        OSError("[Errno 28] No space left on device"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_an_internal_bug_propagates_from_main_instead_of_exit_2(bug, broken_list, capsys):
+    broken_list(bug)
+    with pytest.raises(type(bug)) as raised:
+        main(["list"])
+    assert raised.value is bug
+    assert "iqa-bench: error" not in capsys.readouterr().err
+
+
+def test_an_internal_bug_prints_its_traceback_and_exits_1(tmp_path):
+    import subprocess
+    import sys
+
+    plugin = tmp_path / "bug.py"
+    plugin.write_text(
+        "import iqa_bench.metrics\n"
+        "def list_metrics():\n"
+        "    raise IndexError('index 3 is out of bounds for axis 0 with size 3')\n"
+        "iqa_bench.metrics.list_metrics = list_metrics\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "iqa_bench.cli", "--plugin", str(plugin), "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback (most recent call last)" in done.stderr
+    assert "IndexError: index 3 is out of bounds" in done.stderr
+    assert "iqa-bench: error" not in done.stderr
+
+
+def _user_errors():
+    from iqa_bench.archives import ArchiveError
+    from iqa_bench.errors import (
+        DataNotFoundError,
+        DownloadError,
+        InputError,
+        RunDirBusyError,
+        WeightsUnavailableError,
+    )
+
+    return [
+        InputError("--batch-size: 0 is not allowed; give 1 or more."),
+        DataNotFoundError("no BAPPS data in /data/bapps: run `iqa-bench download bapps`."),
+        DownloadError("download of https://x/y.tar.gz failed; place it at /d/y.tar.gz."),
+        RunDirBusyError("runs/x is being written by process 123; wait or choose --out."),
+        WeightsUnavailableError("trunk weights alexnet.pth unavailable; set IQA_BENCH_WEIGHTS."),
+        ArchiveError("archive /d/y.tar.gz is damaged; delete it and download again."),
+    ]
+
+
+@pytest.mark.parametrize("error", _user_errors(), ids=lambda e: type(e).__name__)
+def test_each_user_facing_error_exits_2_with_its_message_only(error, broken_list, capsys):
+    broken_list(error)
+    assert main(["list"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"iqa-bench: error: {error}\n"
+
+
+def test_a_plain_error_a_results_module_raises_for_a_user_mistake_exits_2(tmp_path, capsys):
+    # iqa_bench.results still raises FileNotFoundError for a folder without manifest.json.
+    assert main(["report", str(tmp_path)]) == 2
+    assert "manifest.json is missing" in capsys.readouterr().err
+
+
+def test_an_error_raised_inside_the_package_names_what_to_fix_and_exits_2(tmp_path, capsys):
+    assert main(["run", "--dataset", str(tmp_path / "nowhere" / "study.csv")]) == 2
+    assert "does not exist; check the path" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["download", "bapps"], RUN, ["bench"]], ids=lambda a: a[0])
+@pytest.mark.parametrize(("value", "accepted"), [("0", "0.5"), ("-1", "1"), ("nan", "300")])
+def test_stall_timeout_uses_the_shared_positive_number_check(argv, value, accepted, capsys):
+    from iqa_bench.cli import build_parser
+
+    err = _parse_error([*argv, "--stall-timeout", value], capsys)
+    assert f"argument --stall-timeout: {value!r} is not a positive number of seconds; give" in err
+    args = build_parser().parse_args([*argv, "--stall-timeout", accepted])
+    assert args.stall_timeout == float(accepted)
+
+
+@pytest.fixture
+def study_card(tmp_path):
+    """A dataset card file for a 5-triplet BAPPS-layout study under ``tmp_path/data``."""
+    from iqa_bench.config import unregister_dataset_card
+    from iqa_bench.datasets.bapps_layout import make_bapps_layout
+
+    make_bapps_layout(tmp_path / "data" / "lab-study", {"faces": 5}, None, size=16)
+    card = tmp_path / "lab-study.yaml"
+    card.write_text(
+        "name: lab-study\nversion: 3\nadapter: bapps\n"
+        "description: our lab's 2AFC study\nparams: {load_size: null}\n"
+    )
+    yield card
+    unregister_dataset_card("lab-study")
+
+
+def test_run_with_a_dataset_card_scores_its_dataset(study_card, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "run"
+    argv = ["run", "--dataset-card", str(study_card), "--data-root", str(tmp_path / "data")]
+    assert main([*argv, "--metrics", "l2", "--out", str(out), "--no-report", "--quiet"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["dataset"]["name"] == "lab-study"
+    assert manifest["dataset"]["card_version"] == 3
+    assert manifest["tasks"]["2afc"]["n"] == 5
+
+
+def test_dataset_card_and_another_dataset_is_an_error_naming_both(study_card, capsys):
+    assert main(["run", "--dataset", "bapps", "--dataset-card", str(study_card)]) == 2
+    err = capsys.readouterr().err
+    assert "--dataset bapps and --dataset-card" in err and "'lab-study'" in err
+
+
+def test_run_without_any_dataset_says_how_to_give_one(capsys):
+    assert main(["run", "--metrics", "l2"]) == 2
+    assert "--dataset: none given" in capsys.readouterr().err

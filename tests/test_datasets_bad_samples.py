@@ -88,7 +88,7 @@ def test_synthetic_records_a_damaged_judgment_with_task_and_subset(tmp_path: Pat
         },
     )
     root = tmp_path / "synthetic"
-    SyntheticDataset(root, card=card)
+    SyntheticDataset.generate(root, card)
     (root / "jnd/val/noise/same/000001.npy").write_text("<html>404</html>")
     with pytest.raises(InputError, match=r"000001.npy: judgment file is not a NumPy array file"):
         SyntheticDataset(root, card=card)

@@ -11,7 +11,7 @@ Example:
     >>> ds = open_dataset("synthetic")  # generated on first use, judgments are not human
     >>> ds.synthetic, ds.tasks()
     (True, ('2afc', 'jnd'))
-    >>> ds = open_dataset("bapps", download=True)  # ~1.3 GB: 2AFC val and JND
+    >>> ds = open_dataset("bapps", download=True)  # a 1.3 GB download  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..config import DatasetCard, dataset_cards, load_dataset_card
 from ..download import DEFAULT_STALL_TIMEOUT
-from ..errors import InputError
+from ..errors import DataNotFoundError, InputError
 from ..registry import suggest
 from ..settings import DATA_ENV
 from . import base
@@ -38,6 +38,8 @@ from .base import (
     Sample,
     TwoAFCSample,
     data_root,
+    detection_order,
+    register_adapter,
 )
 from .folder import FolderDataset
 from .mos import MOSDataset
@@ -68,10 +70,12 @@ __all__ = [
     "TID2013Dataset",
     "TwoAFCSample",
     "data_root",
+    "detection_order",
     "download_dataset",
     "generate_synthetic",
     "open_dataset",
     "read_judgment",
+    "register_adapter",
 ]
 
 
@@ -107,14 +111,15 @@ def open_dataset(
         The adapter instance.
 
     Raises:
-        ValueError: On an unknown name (with suggestions), an unrecognised folder, or invalid data.
-        FileNotFoundError: When a path or a named dataset's data is missing; the message says where
+        InputError: On an unknown name (with suggestions), an unrecognised folder, or invalid data.
+        DataNotFoundError: When a path or a named dataset's data is missing; the message says where
             the files go and how to download them.
 
     Example:
-        >>> open_dataset("bapps", split="val").subsets("jnd")
+        >>> open_dataset("bapps", split="val").subsets("jnd")  # needs the data  # doctest: +SKIP
         ('traditional', 'cnn')
-        >>> open_dataset("studies/my_study.csv").tasks()
+        >>> from iqa_bench.datasets.bapps_layout import make_bapps_layout
+        >>> open_dataset(make_bapps_layout(tmp_path / "study", {"cnn": 3}, None)).tasks()
         ('2afc',)
     """
     text = os.fspath(name_or_path)
@@ -126,12 +131,13 @@ def open_dataset(
         if download:
             parts = adapter.default_parts(card, split)
             adapter.prepare(root, card, parts, progress, stall_timeout=stall_timeout)
+        adapter.generate(root, card)
         return adapter(root, card=card, split=split, skip_bad=skip_bad)
 
     path = Path(text).expanduser()
     if not path.exists():
         if _looks_like_path(text):
-            raise FileNotFoundError(f"dataset path {path} does not exist; check the path.")
+            raise DataNotFoundError(f"dataset path {path} does not exist; check the path.")
         raise InputError(
             f"unknown dataset {text!r}.{suggest(text, list(cards))} Available: "
             f"{', '.join(sorted(cards)) or '(none)'}; or pass a path to a BAPPS-layout folder or "
@@ -142,8 +148,7 @@ def open_dataset(
             f"download=True needs a dataset card name, not the path {path}; drop download or use "
             f"one of {', '.join(sorted(cards))}."
         )
-    for name in DATASETS.names():
-        adapter = DATASETS.get(name)
+    for adapter in detection_order():
         if adapter.is_layout(path):
             return adapter(path, card=None, split=split, skip_bad=skip_bad)
     raise InputError(
@@ -180,11 +185,11 @@ def download_dataset(
         The dataset folder.
 
     Raises:
-        ValueError: On an unknown card or part, or a failed verification.
+        InputError: On an unknown card or part, or a failed verification.
         DownloadError: On network failures (the message says where to put files by hand).
 
     Example:
-        >>> download_dataset("bapps", parts=["2afc-val"])
+        >>> download_dataset("bapps", parts=["2afc-val"])  # a 1.1 GB download  # doctest: +SKIP
         PosixPath('/home/me/.cache/iqa-bench/data/bapps')
     """
     if isinstance(card, str):

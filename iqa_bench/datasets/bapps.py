@@ -9,9 +9,10 @@ Judgment files hold one number in [0, 1] (numpy writes them with shape (1,); any
 array is read, as the reference loaders reshape it). Images are not decoded here.
 
 Example:
-    >>> ds = BAPPSDataset(Path("~/.cache/iqa-bench/data/bapps").expanduser())
-    >>> ds.subsets("2afc")
-    ('traditional', 'cnn', 'superres', 'deblur', 'color', 'frameinterp')
+    >>> from iqa_bench.datasets.bapps_layout import make_bapps_layout
+    >>> root = make_bapps_layout(tmp_path / "study", {"cnn": 3, "traditional": 4}, {"cnn": 2})
+    >>> BAPPSDataset(root).subsets("2afc")  # the paper's order, not the folders'
+    ('traditional', 'cnn')
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ import numpy as np
 
 from ..config import DatasetCard
 from ..download import parse_archive_specs
-from ..errors import InputError
+from ..errors import DataNotFoundError, InputError
 from ..settings import DATA_ENV
 from .base import (
-    DATASETS,
     Dataset,
     JNDSample,
     Sample,
@@ -36,6 +36,7 @@ from .base import (
     card_params,
     entry_is_file,
     read_marker,
+    register_adapter,
     subset_order,
 )
 
@@ -91,7 +92,8 @@ def read_small_npy(path: Path | str) -> np.ndarray:
             saved under the name, an empty file), naming the file and how to re-download it.
 
     Example:
-        >>> read_small_npy("dataset/2afc/val/cnn/judge/000000.npy")
+        >>> np.save(tmp_path / "000000.npy", np.array([0.8]))
+        >>> read_small_npy(tmp_path / "000000.npy")
         array([0.8])
     """
     with open(path, "rb") as f:
@@ -138,7 +140,8 @@ def read_judgment(path: Path) -> float:
             is NaN or out of range.
 
     Example:
-        >>> read_judgment(Path("dataset/2afc/val/cnn/judge/000000.npy"))
+        >>> np.save(tmp_path / "000000.npy", np.array([0.8]))
+        >>> read_judgment(tmp_path / "000000.npy")
         0.8
     """
     value, reason = _judgment_or_reason(Path(path))
@@ -171,7 +174,7 @@ def manual_install_hint(root: Path, card: DatasetCard | None, split: str) -> str
     )
 
 
-@DATASETS.register("bapps")
+@register_adapter("bapps", detect_rank=10)
 class BAPPSDataset(Dataset):
     """Reads a folder in BAPPS layout; see the module docstring.
 
@@ -186,18 +189,17 @@ class BAPPSDataset(Dataset):
             raising ``ValueError``.
 
     Raises:
-        FileNotFoundError: When neither ``2afc/<split>`` nor ``jnd/val`` exists (the message says
+        DataNotFoundError: When neither ``2afc/<split>`` nor ``jnd/val`` exists (the message says
             where files go and how to download them), or a non-``val`` split is missing.
-        ValueError: On mismatched file stems across ``ref``/``p0``/``p1``/``judge`` (naming the
+        InputError: On mismatched file stems across ``ref``/``p0``/``p1``/``judge`` (naming the
             folder and the first missing stem) or an invalid judgment file (naming it).
 
     Example:
-        >>> ds = BAPPSDataset(Path("data/bapps"), split="val")
-        >>> len(ds.samples("2afc"))
-        36344
+        >>> from iqa_bench.datasets.bapps_layout import make_bapps_layout
+        >>> ds = BAPPSDataset(make_bapps_layout(tmp_path / "s", {"cnn": 3}, None), split="val")
+        >>> len(ds.samples("2afc")), ds.samples("2afc")[0].sample_id
+        (3, 'val/cnn/000000')
     """
-
-    adapter = "bapps"
 
     def __init__(
         self,
@@ -223,11 +225,11 @@ class BAPPSDataset(Dataset):
         jnd_dir = self.root / "jnd" / "val"
         hint = manual_install_hint(self.root, self.card, self.split)
         if not twoafc_dir.is_dir() and not jnd_dir.is_dir():
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"no BAPPS data for dataset {self.name!r} in {self.root}: {hint}"
             )
         if not twoafc_dir.is_dir() and self.split != "val":
-            raise FileNotFoundError(f"2AFC split {self.split!r} not found at {twoafc_dir}: {hint}")
+            raise DataNotFoundError(f"2AFC split {self.split!r} not found at {twoafc_dir}: {hint}")
         loaded: dict[str, list[Sample]] = {}
         if twoafc_dir.is_dir():
             loaded["2afc"] = self._scan_task(twoafc_dir, self.split, TWOAFC_ROLES, "2afc")

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from ..errors import InputError
 from ..images import write_png
 
 #: ``stored_resample`` names -> PIL filters (how the stored files are upscaled from ``size``).
@@ -52,7 +53,7 @@ def _labels(
         return rng.choice(TWOAFC_VALUES if task == "2afc" else JND_VALUES, size=count)
     values = np.asarray(given, dtype=np.float64)
     if values.shape != (count,):
-        raise ValueError(
+        raise InputError(
             f"judgments[{task!r}][{subset!r}] has {values.size} values, the subset has {count}; "
             "give one value per sample."
         )
@@ -100,7 +101,7 @@ def make_bapps_layout(
     root = Path(root)
     rng = np.random.default_rng(seed)
     if stored_resample not in STORED_RESAMPLE:
-        raise ValueError(
+        raise InputError(
             f"stored_resample is {stored_resample!r}; use one of {sorted(STORED_RESAMPLE)}."
         )
 

@@ -4,6 +4,7 @@ Adapters only list files and read judgments; images are decoded later by the run
 ``iqa_bench.images.read_image_uint8``. No torch here.
 
 Example:
+    >>> from iqa_bench.datasets import open_dataset
     >>> ds = open_dataset("synthetic")
     >>> ds.tasks(), ds.subsets("2afc")[:2]
     (('2afc', 'jnd'), ('blur', 'noise'))
@@ -18,10 +19,10 @@ import csv
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from ..config import DatasetCard
 from ..download import DEFAULT_STALL_TIMEOUT, fetch_archives, parse_archive_specs
@@ -237,7 +238,7 @@ def card_params(card: DatasetCard | None, defaults: dict[str, Any], adapter: str
     """A card's ``params`` over an adapter's defaults; every key must be one the adapter takes.
 
     Raises:
-        ValueError: On an unknown key, naming the card, the key and the keys the adapter takes.
+        InputError: On an unknown key, naming the card, the key and the keys the adapter takes.
 
     Example:
         >>> card_params(None, {"min_votes": 5}, "nights")
@@ -281,8 +282,12 @@ class Dataset(ABC):
             for the native size.
     """
 
-    #: Registry name of the adapter (``bapps``, ``synthetic``, ``folder``).
+    #: Registry name of the adapter (``bapps``, ``synthetic``, ``folder``), set by
+    #: :func:`register_adapter`.
     adapter: ClassVar[str] = ""
+    #: Where the adapter stands when ``open_dataset(path)`` asks adapters in turn whether a path
+    #: is theirs (lower first); ``None``: it never claims a path. Set by :func:`register_adapter`.
+    detect_rank: ClassVar[int | None] = None
     load_size: int | None = None
     mos_higher_is_better: bool | None = None
     mos_range: tuple[float, float] | None = None
@@ -327,6 +332,7 @@ class Dataset(ABC):
         """All valid samples of ``task`` (``"2afc"`` for the chosen split, ``"jnd"`` or ``"mos"``).
 
         Example:
+            >>> from iqa_bench.datasets import open_dataset
             >>> [s.h for s in open_dataset("synthetic").samples("2afc")[:3]]
             [0.0, 0.8, 0.2]
         """
@@ -362,6 +368,15 @@ class Dataset(ABC):
         return False
 
     @classmethod
+    def generate(cls, root: Path, card: DatasetCard) -> None:
+        """Create data that needs no download (generated datasets) before ``root`` is opened.
+
+        ``open_dataset`` calls it for named datasets, so that constructing an adapter only reads.
+        Adapters of collected data do nothing here.
+        """
+        return None
+
+    @classmethod
     def default_parts(cls, card: DatasetCard, split: str) -> list[str] | None:
         """Download parts needed to read ``split`` (``None``: the card's default parts)."""
         return None
@@ -381,7 +396,7 @@ class Dataset(ABC):
         ``stall_timeout`` is the seconds without data before a download attempt fails.
 
         Raises:
-            ValueError: If the card lists nothing to download, or on an unknown part.
+            InputError: If the card lists nothing to download, or on an unknown part.
             DownloadError: On network failures.
         """
         if not card.download:
@@ -403,6 +418,61 @@ class Dataset(ABC):
 
 #: Dataset adapter classes by name; a card's ``adapter`` field picks one.
 DATASETS: Registry[type[Dataset]] = Registry("dataset adapter")
+
+D = TypeVar("D", bound=type[Dataset])
+
+
+def register_adapter(name: str, detect_rank: int | None = None) -> Callable[[D], D]:
+    """Class decorator: register a :class:`Dataset` subclass in :data:`DATASETS` as ``name``.
+
+    The name is given only here; the decorator sets the class's ``adapter`` to it.
+
+    Args:
+        name: Registry name, the value of a dataset card's ``adapter`` key.
+        detect_rank: Position among the adapters ``open_dataset(path)`` asks in turn whether a
+            path is theirs (:meth:`Dataset.is_layout`; lower first), so that a folder two
+            adapters could read goes to the same one whatever the adapters are called. ``None``:
+            the adapter never claims a path (it is reached through cards only).
+
+    Raises:
+        InputError: When ``name`` is taken, or another adapter already has ``detect_rank``.
+
+    Example:
+        >>> @register_adapter("my-study", detect_rank=1000)
+        ... class MyStudy(Dataset):
+        ...     def _load(self):
+        ...         return {}
+        >>> MyStudy.adapter, detection_order()[-1] is MyStudy
+        ('my-study', True)
+        >>> DATASETS.remove("my-study")
+    """
+
+    def decorator(cls: D) -> D:
+        if detect_rank is not None:
+            clash = [c for c in detection_order() if c.detect_rank == detect_rank]
+            if clash and name not in DATASETS:
+                raise InputError(
+                    f"dataset adapter {name!r}: detect_rank {detect_rank} is taken by "
+                    f"{clash[0].adapter!r}; give another rank (taken: "
+                    f"{', '.join(str(c.detect_rank) for c in detection_order())})."
+                )
+        DATASETS.add(name, cls)
+        cls.adapter = name
+        cls.detect_rank = detect_rank
+        return cls
+
+    return decorator
+
+
+def detection_order() -> list[type[Dataset]]:
+    """The adapters that may claim a path, in the order ``open_dataset(path)`` asks them.
+
+    Example:
+        >>> [cls.adapter for cls in detection_order()][:3]
+        ['bapps', 'csiq', 'folder']
+    """
+    ranked = [DATASETS.get(name) for name in DATASETS]
+    return sorted((c for c in ranked if c.detect_rank is not None), key=lambda c: c.detect_rank)
 
 
 def entry_is_file(entry: os.DirEntry) -> bool:

@@ -12,7 +12,15 @@ Example CSV (``study/2afc.csv``)::
     images/ref1.png,images/a1.png,images/b1.png,0.8,faces
 
 Example:
-    >>> ds = open_dataset("study")
+    >>> import numpy as np
+    >>> from iqa_bench.datasets import open_dataset
+    >>> from iqa_bench.images import write_png
+    >>> for name in ("ref1", "a1", "b1"):
+    ...     write_png(tmp_path / "study/images" / f"{name}.png", np.zeros((8, 8, 3), np.uint8))
+    >>> _ = (tmp_path / "study/2afc.csv").write_text(
+    ...     "ref,p0,p1,h,subset\\nimages/ref1.png,images/a1.png,images/b1.png,0.8,faces\\n"
+    ... )
+    >>> ds = open_dataset(tmp_path / "study")
     >>> ds.samples("2afc")[0].sample_id
     '2afc/faces/000002'
 """
@@ -25,8 +33,16 @@ import math
 from pathlib import Path
 
 from ..config import DatasetCard
-from ..errors import InputError
-from .base import DATASETS, Dataset, JNDSample, Sample, TwoAFCSample, read_csv_header, read_text
+from ..errors import DataNotFoundError, InputError
+from .base import (
+    Dataset,
+    JNDSample,
+    Sample,
+    TwoAFCSample,
+    read_csv_header,
+    read_text,
+    register_adapter,
+)
 
 #: Required then optional columns per task.
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -63,7 +79,7 @@ def _infer_task(columns: list[str], path: Path) -> str:
     return task
 
 
-@DATASETS.register("folder")
+@register_adapter("folder", detect_rank=30)
 class FolderDataset(Dataset):
     """Reads user-study CSVs; see the module docstring.
 
@@ -75,17 +91,20 @@ class FolderDataset(Dataset):
             raising.
 
     Raises:
-        FileNotFoundError: When no CSV is found, or an image file is missing (naming it and the
+        DataNotFoundError: When no CSV is found, or an image file is missing (naming it and the
             CSV line).
         InputError: On a bad header, a file that is not UTF-8 text, or a bad value (naming the
             CSV file and the line number).
 
     Example:
-        >>> FolderDataset(Path("study/jnd.csv")).subsets("jnd")
+        >>> import numpy as np
+        >>> from iqa_bench.images import write_png
+        >>> for name in ("a", "b"):
+        ...     write_png(tmp_path / f"{name}.png", np.zeros((8, 8, 3), np.uint8))
+        >>> _ = (tmp_path / "jnd.csv").write_text("p0,p1,same\\na.png,b.png,0.5\\n")
+        >>> FolderDataset(tmp_path / "jnd.csv").subsets("jnd")
         ('all',)
     """
-
-    adapter = "folder"
 
     def __init__(
         self,
@@ -105,7 +124,7 @@ class FolderDataset(Dataset):
             self.root / f"{task}.csv" for task in TASKS if (self.root / f"{task}.csv").is_file()
         ]
         if not found:
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"no study CSV for dataset {self.name!r}: expected {self.root}/2afc.csv "
                 f"(columns ref,p0,p1,h) and/or {self.root}/jnd.csv (columns p0,p1,same), with "
                 "image paths relative to the CSV's folder."
@@ -147,7 +166,7 @@ class FolderDataset(Dataset):
                 f"image file missing (column {column!r}, {where} of {csv_path})",
                 task,
                 subset,
-                error=FileNotFoundError,
+                error=DataNotFoundError,
             )
             return None
         return image

@@ -16,8 +16,8 @@ opened by path without a card behaves the same):
 - ``how_to_obtain``: for datasets without automatic download, where and how to request the data.
 
 Example:
-    >>> ds = open_dataset("tid2013")
-    >>> ds.tasks(), ds.mos_higher_is_better, ds.mos_range
+    >>> ds = open_dataset("tid2013")  # needs the data  # doctest: +SKIP
+    >>> ds.tasks(), ds.mos_higher_is_better, ds.mos_range  # doctest: +SKIP
     (('mos',), True, (0.0, 9.0))
 """
 
@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from ..config import DatasetCard
 from ..download import DEFAULT_STALL_TIMEOUT, DownloadError, parse_archive_specs
-from ..errors import InputError
+from ..errors import DataNotFoundError, InputError
 from ..settings import DATA_ENV
 from .base import Dataset, MOSSample, Sample, entry_is_file, subset_order
 from .base import card_params as merge_card_params
@@ -91,8 +91,9 @@ class FileIndex:
         recursive: Index sub-folders too.
 
     Example:
-        >>> FileIndex([Path("tid2013/reference_images")]).find("I25.BMP")
-        PosixPath('tid2013/reference_images/i25.bmp')
+        >>> (tmp_path / "i25.bmp").touch()
+        >>> FileIndex([tmp_path]).find("I25.BMP").name
+        'i25.bmp'
     """
 
     def __init__(self, folders: Iterable[Path], recursive: bool = False) -> None:
@@ -143,9 +144,9 @@ class MOSDataset(Dataset):
             raising.
 
     Raises:
-        FileNotFoundError: When the score file is missing (the message says which files go where
+        DataNotFoundError: When the score file is missing (the message says which files go where
             and how to obtain them), or an image is missing (naming it and the score-file line).
-        ValueError: On an unknown split or card parameter, or a malformed score file.
+        InputError: On an unknown split or card parameter, or a malformed score file.
     """
 
     #: File names (any of them) identifying the folder that holds the data.
@@ -184,7 +185,7 @@ class MOSDataset(Dataset):
         """The adapter's parameters: class defaults overridden by the card's ``params``.
 
         Raises:
-            ValueError: On an unknown key or a value of the wrong kind, naming the card.
+            InputError: On an unknown key or a value of the wrong kind, naming the card.
         """
         params: dict[str, Any] = {
             "higher_is_better": cls.default_higher_is_better,
@@ -282,15 +283,15 @@ class MOSDataset(Dataset):
         """Download and extract the card's archives unless the data is already there.
 
         Raises:
-            FileNotFoundError: For a dataset without downloads whose files are missing; the
+            DataNotFoundError: For a dataset without downloads whose files are missing; the
                 message says where to request them and where to put them.
             DownloadError: On network failures; the message also says where extracted files go.
-            ValueError: On a verification or extraction failure.
+            InputError: On a verification or extraction failure.
         """
         if not force and cls.locate(root) is not None:
             return Path(root)
         if not card.download:
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"no {card.name} data in {root}: {cls.install_hint(root, card)}"
             )
         try:
@@ -315,7 +316,7 @@ class MOSDataset(Dataset):
     def _load(self) -> dict[str, list[Sample]]:
         home = self._home()
         if home is None:
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"no {self.name} data in {self.root}: {self.install_hint(self.root, self.card)}"
             )
         by_subset: dict[str, list[MOSSample]] = {}
@@ -340,7 +341,7 @@ class MOSDataset(Dataset):
                     f"{self.layout.format(home=home)})",
                     "mos",
                     row.subset,
-                    error=FileNotFoundError,
+                    error=DataNotFoundError,
                 )
                 continue
             by_subset.setdefault(row.subset, []).append(

@@ -20,7 +20,15 @@ Example CSV (``study/mos.csv``)::
     refs/a.png,dist/a_blur_1.png,12.5,blur,1
 
 Example:
-    >>> ds = open_dataset("study/mos.csv")
+    >>> import numpy as np
+    >>> from iqa_bench.datasets import open_dataset
+    >>> from iqa_bench.images import write_png
+    >>> for name in ("refs/a.png", "dist/a_blur_1.png"):
+    ...     write_png(tmp_path / "study" / name, np.zeros((8, 8, 3), np.uint8))
+    >>> _ = (tmp_path / "study/mos.csv").write_text(
+    ...     "ref,dist,dmos,type,level\\nrefs/a.png,dist/a_blur_1.png,12.5,blur,1\\n"
+    ... )
+    >>> ds = open_dataset(tmp_path / "study/mos.csv")
     >>> ds.mos_higher_is_better, ds.subsets("mos")
     (False, ('blur',))
 """
@@ -34,8 +42,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ..config import DatasetCard
-from ..errors import InputError
-from .base import DATASETS, read_csv_header, read_text
+from ..errors import DataNotFoundError, InputError
+from .base import read_csv_header, read_text, register_adapter
 from .mos import MOSDataset, MOSRow
 
 __all__ = ["MOSFolderDataset"]
@@ -50,17 +58,16 @@ def _is_mos_csv(path: Path) -> bool:
     return {"ref", "dist"} <= header and bool(header & set(SCORE_COLUMNS))
 
 
-@DATASETS.register("mos-folder")
+@register_adapter("mos-folder", detect_rank=60)
 class MOSFolderDataset(MOSDataset):
     """Reads a user's MOS/DMOS CSV; see the module docstring.
 
     Raises:
-        FileNotFoundError: When the CSV or an image is missing (naming it and the CSV line).
-        ValueError: On a bad header, an undecidable or contradicting score direction, a bad
+        DataNotFoundError: When the CSV or an image is missing (naming it and the CSV line).
+        InputError: On a bad header, an undecidable or contradicting score direction, a bad
             value (naming the CSV line) or a repeated sample id.
     """
 
-    adapter = "mos-folder"
     markers = (DEFAULT_CSV,)
     extra_params: ClassVar[dict[str, Any]] = {"csv": DEFAULT_CSV}
     layout = (
@@ -90,7 +97,7 @@ class MOSFolderDataset(MOSDataset):
         name = str((card.params if card is not None else {}).get("csv", DEFAULT_CSV))
         path = root / name
         if not path.is_file():
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"no MOS CSV for dataset {card.name if card else root.name!r}: expected {path} "
                 f"({cls.layout.format(home=path)})."
             )
@@ -207,7 +214,7 @@ class MOSFolderDataset(MOSDataset):
         """Nothing to download: checks that the card's CSV is in ``root``.
 
         Raises:
-            FileNotFoundError: Naming the expected CSV and its columns.
+            DataNotFoundError: Naming the expected CSV and its columns.
         """
         cls._csv_path(Path(root), card)
         return Path(root)

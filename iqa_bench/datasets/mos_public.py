@@ -20,8 +20,8 @@ Each reads the files exactly as their authors distribute them (after extraction)
   flagged in ``orgs`` are the references themselves and are left out.
 
 Example:
-    >>> ds = open_dataset("kadid10k")
-    >>> ds.samples("mos")[0]
+    >>> ds = open_dataset("kadid10k")  # needs the data  # doctest: +SKIP
+    >>> ds.samples("mos")[0]  # doctest: +SKIP
     MOSSample(sample_id='gaussian-blur/i01_01_01', subset='gaussian-blur', ..., mos=4.57, level=1)
 """
 
@@ -38,8 +38,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..errors import InputError
-from .base import DATASETS, read_csv_header, read_text
+from ..errors import DataNotFoundError, InputError
+from .base import read_csv_header, read_text, register_adapter
 from .mos import FileIndex, MOSDataset, MOSRow
 
 __all__ = ["CSIQDataset", "KADID10kDataset", "LIVEDataset", "TID2013Dataset"]
@@ -53,11 +53,10 @@ def _number(text: Any) -> float:
         return math.nan
 
 
-@DATASETS.register("tid2013")
+@register_adapter("tid2013", detect_rank=80)
 class TID2013Dataset(MOSDataset):
     """TID2013 (Ponomarenko et al., 2015): 3000 images, 25 references x 24 types x 5 levels."""
 
-    adapter = "tid2013"
     markers = ("mos_with_names.txt",)
     default_higher_is_better = True
     default_range = (0.0, 9.0)
@@ -126,11 +125,10 @@ class TID2013Dataset(MOSDataset):
         return rows
 
 
-@DATASETS.register("kadid10k")
+@register_adapter("kadid10k", detect_rank=40)
 class KADID10kDataset(MOSDataset):
     """KADID-10k (Lin, Hosu, Saupe, 2019): 10,125 images, 81 references x 25 types x 5 levels."""
 
-    adapter = "kadid10k"
     markers = ("dmos.csv",)
     default_higher_is_better = True  # the "dmos" column is a 1-5 rating, 5 = imperceptible
     default_range = (1.0, 5.0)
@@ -235,7 +233,7 @@ CSIQ_OFFICIAL = (
 )
 
 
-@DATASETS.register("csiq")
+@register_adapter("csiq", detect_rank=20)
 class CSIQDataset(MOSDataset):
     """CSIQ (Larson and Chandler, 2010): 866 images, 30 references x 6 types x 4-5 levels.
 
@@ -248,7 +246,6 @@ class CSIQDataset(MOSDataset):
     file.
     """
 
-    adapter = "csiq"
     #: Exports of the sheet all_by_image (comma or tab separated, UTF-8 or Excel's UTF-16).
     EXPORTS: ClassVar[tuple[str, ...]] = (
         "csiq_dmos.csv",
@@ -432,11 +429,10 @@ class CSIQDataset(MOSDataset):
         return rows
 
 
-@DATASETS.register("live")
+@register_adapter("live", detect_rank=50)
 class LIVEDataset(MOSDataset):
     """LIVE Image Quality Assessment Database release 2 (Sheikh et al., 2006): 779 images."""
 
-    adapter = "live"
     markers = ("refnames_all.mat",)
     default_higher_is_better = False
     default_range = (0.0, 100.0)
@@ -476,7 +472,7 @@ class LIVEDataset(MOSDataset):
         source = next((p / file for p in (home, self.root) if (p / file).is_file()), home / file)
         if not source.is_file():
             other = "false to use dmos.mat" if realigned else "true to use dmos_realigned.mat"
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"{source} not found: download {file} from the LIVE database page into {home}, "
                 f"or set the card's params.realigned to {other}."
             )

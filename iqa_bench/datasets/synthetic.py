@@ -43,7 +43,7 @@ from ..errors import InputError
 from ..images import write_png
 from ..registry import suggest
 from .bapps import BAPPSDataset
-from .base import DATASETS, MARKER_NAME, read_marker
+from .base import MARKER_NAME, read_marker, register_adapter
 
 GENERATOR_VERSION = 1
 NOTICE = (
@@ -154,7 +154,7 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Card params merged over ``DEFAULT_PARAMS`` and validated.
 
     Raises:
-        ValueError: On an unknown key (with suggestions), an unknown distortion family or a
+        InputError: On an unknown key (with suggestions), an unknown distortion family or a
             non-positive size.
 
     Example:
@@ -303,7 +303,7 @@ def generate_synthetic(
         ``root``.
 
     Raises:
-        ValueError: On invalid params.
+        InputError: On invalid params.
 
     Example:
         >>> generate_synthetic(Path("/tmp/synthetic"), {"val_per_subset": 8})
@@ -354,20 +354,21 @@ def generate_synthetic(
     return root
 
 
-@DATASETS.register("synthetic")
+@register_adapter("synthetic")
 class SyntheticDataset(BAPPSDataset):
     """The generated dataset (see the module docstring), read with the BAPPS adapter.
 
-    It is generated into ``root`` on construction if missing or stale; ``synthetic`` is always
-    True.
+    ``open_dataset("synthetic")`` generates it into ``root`` first if missing or stale
+    (:meth:`generate`); the constructor only reads. ``synthetic`` is always True.
 
     Example:
-        >>> ds = SyntheticDataset(Path("/tmp/synthetic"))
+        >>> from iqa_bench.config import load_dataset_card
+        >>> card = load_dataset_card("synthetic")
+        >>> SyntheticDataset.generate(tmp_path / "synthetic", card)
+        >>> ds = SyntheticDataset(tmp_path / "synthetic", card=card)
         >>> ds.synthetic, len(ds.samples("jnd"))
         (True, 200)
     """
-
-    adapter = "synthetic"
 
     def __init__(
         self,
@@ -376,9 +377,13 @@ class SyntheticDataset(BAPPSDataset):
         split: str = "val",
         skip_bad: bool = False,
     ) -> None:
-        generate_synthetic(Path(root), card.params if card is not None else None)
         super().__init__(root, card=card, split=split, skip_bad=skip_bad)
         self.synthetic = True
+
+    @classmethod
+    def generate(cls, root: Path, card: DatasetCard) -> None:
+        """Generate the data into ``root`` unless it is there with the card's parameters."""
+        generate_synthetic(Path(root), card.params)
 
     @classmethod
     def is_layout(cls, path: Path) -> bool:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..config import MetricCard
+from ..errors import InputError
 from ..registry import Registry
 from .layout import adapt_conv_layouts
 
@@ -24,19 +25,19 @@ def check_images(x: Any, arg: str = "x", min_size: int = 1, metric: str = "metri
     """Validate one batch: float tensor, (N, 3, H, W), values in [0, 1], at least ``min_size`` pixels.
 
     Raises:
-        ValueError: Naming the argument, the bad value and the fix.
+        InputError: Naming the argument, the bad value and the fix.
     """
     if not isinstance(x, torch.Tensor):
-        raise ValueError(
+        raise InputError(
             f"{arg}: expected a torch.Tensor of shape (N, 3, H, W), got {type(x).__name__}."
         )
     if not x.is_floating_point():
-        raise ValueError(
+        raise InputError(
             f"{arg}: expected float RGB in [0, 1], got dtype {x.dtype}; convert with x.float() / 255."
         )
     if x.ndim != 4:
         hint = " Add a batch dimension with x.unsqueeze(0)." if x.ndim == 3 else ""
-        raise ValueError(f"{arg}: expected shape (N, 3, H, W), got {tuple(x.shape)}.{hint}")
+        raise InputError(f"{arg}: expected shape (N, 3, H, W), got {tuple(x.shape)}.{hint}")
     if x.shape[1] != 3:
         hint = (
             " It looks channels-last: use x.permute(0, 3, 1, 2)."
@@ -45,23 +46,23 @@ def check_images(x: Any, arg: str = "x", min_size: int = 1, metric: str = "metri
             if x.shape[1] == 1
             else ""
         )
-        raise ValueError(f"{arg}: expected 3 RGB channels, got shape {tuple(x.shape)}.{hint}")
+        raise InputError(f"{arg}: expected 3 RGB channels, got shape {tuple(x.shape)}.{hint}")
     if x.shape[0] == 0:
-        raise ValueError(f"{arg}: empty batch (N = 0).")
+        raise InputError(f"{arg}: empty batch (N = 0).")
     h, w = x.shape[-2:]
     if min(h, w) < min_size:
-        raise ValueError(
+        raise InputError(
             f"{arg}: images of {h}x{w} are smaller than {metric} accepts (at least "
             f"{min_size}x{min_size}); upsample them or choose another metric."
         )
     lo, hi = torch.aminmax(x.detach())
     lo, hi = float(lo), float(hi)
     if lo != lo or hi != hi:
-        raise ValueError(f"{arg}: contains NaN values.")
+        raise InputError(f"{arg}: contains NaN values.")
     if lo < -INPUT_TOLERANCE or hi > 1 + INPUT_TOLERANCE:
         hint = " did you pass [-1, 1]? Map with (x + 1) / 2." if lo < 0 else ""
         hint = hint or (" did you pass [0, 255]? Divide by 255." if hi > 1.5 else "")
-        raise ValueError(f"{arg}: values must lie in [0, 1], got min {lo:.4g}, max {hi:.4g}.{hint}")
+        raise InputError(f"{arg}: values must lie in [0, 1], got min {lo:.4g}, max {hi:.4g}.{hint}")
 
 
 def check_pair(x: Any, y: Any, min_size: int = 1, metric: str = "metric") -> None:
@@ -69,7 +70,7 @@ def check_pair(x: Any, y: Any, min_size: int = 1, metric: str = "metric") -> Non
     check_images(x, "x", min_size, metric)
     check_images(y, "y", min_size, metric)
     if x.shape != y.shape:
-        raise ValueError(
+        raise InputError(
             f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}; "
             "resize or crop them to a common size first."
         )
@@ -201,7 +202,7 @@ class Metric(nn.Module):
             Whether this metric was compiled.
 
         Raises:
-            ValueError: An unknown or CUDA-graph mode.
+            InputError: An unknown or CUDA-graph mode.
 
         Example:
             >>> metric = create_metric("lpips-alex")  # doctest: +SKIP
@@ -209,7 +210,7 @@ class Metric(nn.Module):
             True
         """
         if mode not in COMPILE_MODES:
-            raise ValueError(
+            raise InputError(
                 f"compile mode {mode!r}: use one of {', '.join(COMPILE_MODES)} (CUDA-graph modes "
                 "would overwrite embeddings the runner still holds)."
             )

@@ -17,7 +17,7 @@ def build_metric(
     """Instantiate the metric a card describes, with parameter overrides.
 
     Raises:
-        ValueError: Unknown type or parameter, or a bad parameter value.
+        InputError: Unknown type or parameter, or a bad parameter value.
         WeightsUnavailableError: Its weights cannot be found or downloaded.
     """
     cls = METRIC_TYPES.get(card.type)

@@ -10,6 +10,7 @@ from typing import Literal
 import torch
 
 from ..config import MetricCard
+from ..errors import DataNotFoundError, InputError
 from ..functional import lpips_distance, lpips_distance_map, normalize_features
 from ..weights import load_lin_weights, lpips_lin_path, sha256_file
 from .base import METRIC_TYPES, autocast_off, check_pair
@@ -37,11 +38,11 @@ def _check_trained_lin(
     backbone, taps and version.
 
     Raises:
-        ValueError: Naming the file, what differs and the fix.
+        InputError: Naming the file, what differs and the fix.
     """
     got = [int(w.numel()) for w in weights]
     if got != list(channels):
-        raise ValueError(
+        raise InputError(
             f"lin_weights: {path} has {got} channels per layer but backbone {config.backbone!r} "
             f"with these taps gives {list(channels)}; use weights trained for this backbone/taps."
         )
@@ -62,7 +63,7 @@ def _check_trained_lin(
     }
     for key, value in expected.items():
         if key in trunk and trunk[key] != value:
-            raise ValueError(
+            raise InputError(
                 f"lin_weights: {path} was trained with {key} {trunk[key]!r} (see {manifest}) but "
                 f"the metric uses {value!r}; set {key}: {trunk[key]!r} in the metric's params."
             )
@@ -116,13 +117,13 @@ class LPIPS(TrunkMetric):
         if config.lin_weights:
             path = Path(config.lin_weights).expanduser()
             if not path.is_file():
-                raise FileNotFoundError(
+                raise DataNotFoundError(
                     f"lin_weights: {path} does not exist; pass the file written by "
                     "`iqa-bench train-lin` or drop lin_weights to use the official weights."
                 )
         elif config.lpips:
             if self.spec.lpips_name is None:
-                raise ValueError(
+                raise InputError(
                     f"backbone {config.backbone!r} has no official LPIPS linear weights; "
                     "set lpips: false or give lin_weights."
                 )

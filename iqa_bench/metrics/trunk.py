@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..backbones import BACKBONES, BackboneSpec, TappedTrunk, candidate_taps, min_input_size
+from ..errors import InputError
 from ..weights import load_trunk_state
 from .base import Metric, check_pair
 
@@ -34,7 +35,7 @@ def build_trunk(
     if not taps and not spec.taps:
         with torch.device("meta"):
             candidates = candidate_taps(spec.build())
-        raise ValueError(
+        raise InputError(
             f"taps: backbone {backbone!r} declares no taps, so the metric must name them (a list "
             f"of module names in forward order); candidates: {', '.join(candidates)} "
             f"(`iqa-bench backbones {backbone}` shows their output shapes)."
@@ -49,7 +50,7 @@ def build_trunk(
         elif spec.pretrained_state is not None:
             state, digest = spec.pretrained_state()
         else:
-            raise ValueError(
+            raise InputError(
                 f"backbone {backbone!r} has no pretrained weights; set pretrained: false."
             )
         trunk.load_trunk_state_dict(state)
@@ -98,7 +99,7 @@ def register_normalisation(
     elif kind == "lpips-v0.0":
         shift, scale, pm1 = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), True
     else:
-        raise ValueError(
+        raise InputError(
             f"input normalisation {kind!r}: use imagenet, lpips-v0.1, lpips-v0.0 or custom "
             "(custom needs mean and std)."
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from ..errors import InputError
+
 
 @dataclass(frozen=True)
 class TrainLinConfig:
@@ -89,7 +91,7 @@ class TrainLinConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise InputError(message)
 
     @property
     def total_epochs(self) -> int:

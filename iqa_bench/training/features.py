@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..config import MetricCard
+from ..errors import InputError
 from ..metrics import LPIPS
 from ..metrics.factory import build_metric
 from ..runner.batches import decoded_batches, to_device
@@ -211,15 +212,15 @@ def triplet_features(
         log: Callable for messages.
 
     Raises:
-        ValueError: A split without 2AFC triplets, or an unknown ``mode``.
+        InputError: A split without 2AFC triplets, or an unknown ``mode``.
     """
     if mode not in ("disk", "memory"):
-        raise ValueError(f"features: mode {mode!r} is not one of 'disk', 'memory'.")
+        raise InputError(f"features: mode {mode!r} is not one of 'disk', 'memory'.")
     log = log or (lambda msg: None)
     t0 = time.perf_counter()
     samples = ds.samples("2afc") if "2afc" in ds.tasks() else []
     if not samples:
-        raise ValueError(
+        raise InputError(
             f"dataset {ds.name!r} split {ds.split!r} has no 2AFC triplets to train on; check the "
             "split (train-lin reads 2afc/<split>/) and the data root."
         )

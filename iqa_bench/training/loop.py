@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from ..datasets import open_dataset
+from ..errors import InputError
 from ..runner.batches import decoded_batches, to_device
 from ..runner.provenance import environment_info, now_iso, package_info
 from ..runner.task_run import cuda_float32_precision
@@ -125,7 +126,7 @@ def _load_training_data(
             log=log,
         )
     elif not samples:
-        raise ValueError(f"dataset {ds.name!r} split {ds.split!r} has no 2AFC triplets.")
+        raise InputError(f"dataset {ds.name!r} split {ds.split!r} has no 2AFC triplets.")
     ids = feats.sample_ids if feats else [s.sample_id for s in samples]
     data = _TrainingData(ds, metric, metric.trunk.channels(), samples, feats, ids)
     if config.val_split:
@@ -161,7 +162,7 @@ def _restore(
         return [], 1
     state = load_checkpoint(latest[1])
     if state.get("fingerprint") != fingerprint:
-        raise ValueError(
+        raise InputError(
             f"resume: {latest[1]} was written with other settings, trunk or data; rerun "
             "without --resume to start over (its checkpoints are then replaced)."
         )
@@ -192,8 +193,8 @@ def train_lin(
         The output paths, the manifest and the learned per-layer weights.
 
     Raises:
-        ValueError: Bad settings, data without 2AFC triplets, or a checkpoint from other settings.
-        FileNotFoundError: Missing data.
+        InputError: Bad settings, data without 2AFC triplets, or a checkpoint from other settings.
+        DataNotFoundError: Missing data.
         WeightsUnavailableError: Pretrained trunk weights not obtainable.
     """
     log = log or (lambda msg: print(f"iqa-bench: {msg}", file=sys.stderr))

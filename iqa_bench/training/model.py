@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import InputError
+
 RANK_EPS = 0.1
 
 
@@ -66,7 +68,7 @@ class LinearHead(nn.Module):
                 parts.append(torch.rand(c, generator=generator) * 2 * bound - bound)
             weight = torch.cat(parts)
         else:
-            raise ValueError(f"init: {init!r} is not one of 'random', 'ones'.")
+            raise InputError(f"init: {init!r} is not one of 'random', 'ones'.")
         self.weight = nn.Parameter(weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

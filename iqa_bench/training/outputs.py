@@ -24,6 +24,7 @@ import torch
 import yaml
 
 from ..config import metric_cards
+from ..errors import InputError
 from ..metrics.lpips import TRAIN_LIN_MANIFEST_KIND
 
 _CKPT = re.compile(r"epoch-(\d+)\.pt")
@@ -34,7 +35,7 @@ class TrainOutputs:
     """Where one training run writes (all derived from the weights path).
 
     Raises:
-        ValueError: A weights path that does not end in ``.pth``/``.pt``, or whose stem is the
+        InputError: A weights path that does not end in ``.pth``/``.pt``, or whose stem is the
             name of an existing metric card.
     """
 
@@ -42,13 +43,13 @@ class TrainOutputs:
 
     def __post_init__(self) -> None:
         if self.weights.suffix not in (".pth", ".pt"):
-            raise ValueError(
+            raise InputError(
                 f"out: {self.weights} must end in .pth (e.g. runs/alex-lin.pth); the manifest "
                 "(.json) and metric card (.yaml) are written beside it."
             )
         cards = metric_cards()
         if self.name in cards and cards[self.name].params.get("lin_weights") != str(self.weights):
-            raise ValueError(
+            raise InputError(
                 f"out: the metric card {self.name!r} exists already; name the weights file "
                 f"differently (e.g. {self.weights.with_stem(self.name + '-trained')})."
             )
