@@ -225,9 +225,7 @@ def _bootstrap_rows(
             est, (lo, hi) = unpaired_difference(boots[0], boots[1], conf)
             n = len(pa) + len(pb)
         rows.append(
-            ComparisonRow(
-                name, *cells, scale * est, scale * lo, scale * hi, None, None, paired, n
-            )
+            ComparisonRow(name, *cells, scale * est, scale * lo, scale * hi, None, None, paired, n)
         )
     return rows
 
