@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
+from .analyses import task_analysis
 from .documents import (
     ALPHA,
     EXCLUDED_COLUMNS,
@@ -124,7 +125,7 @@ def _score_sections(summary: RunSummary) -> list[str]:
     out = []
     for task in summary.tasks:
         out += [
-            f"<h2>{'2AFC' if task == '2afc' else 'JND'}</h2>",
+            f"<h2>{_e(task_analysis(task).heading)}</h2>",
             _table_html(score_table(summary, task)),
         ]
     if summary.mos is not None:
