@@ -365,12 +365,11 @@ def credits_by_sample(
     if analysis.credit is None:
         raise ValueError(f"task {task!r} has no per-sample credit; its statistic is not a mean.")
     data = analysis.load(run, metric)
-    judgment = getattr(data, analysis.spec.judgment)
+    sample_id, _, values = run.judgments(task)
+    judgment = dict(zip(sample_id.tolist(), values.tolist(), strict=True))
     return {
-        s: (float(c), str(sub), float(j))
-        for s, c, sub, j in zip(
-            data.sample_id, analysis.credit(data), data.subset, judgment, strict=True
-        )
+        s: (float(c), str(sub), float(judgment[s]))
+        for s, c, sub in zip(data.sample_id, analysis.credit(data), data.subset, strict=True)
     }
 
 
