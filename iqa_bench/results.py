@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .tasks import TASKS
 
 __all__ = [
     "GROUP_ORDER",
+    "AlignedData",
     "DatasetInfo",
     "JNDData",
     "MOSData",
@@ -40,9 +42,6 @@ __all__ = [
 
 GROUP_ORDER: tuple[str, ...] = ("classical", "deep-baseline", "lpips", "custom")
 SCHEMA = 1
-# Which per-sample arrays each task's files carry; other tasks are listed but not loadable.
-_JUDGMENT_KEY = {"2afc": "h", "jnd": "same", "mos": "mos"}
-_SCORE_KEYS = {"2afc": ("d0", "d1"), "jnd": ("d",), "mos": ("d",)}
 
 
 @dataclass(frozen=True)
@@ -155,6 +154,29 @@ class MOSData:
     d: np.ndarray
     mos: np.ndarray
     higher_is_better_mos: bool
+    n_failed: int
+    subset_order: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class AlignedData:
+    """A metric's distances on any task aligned with the judgments (failed samples removed).
+
+    Attributes:
+        task: The task's name (a key of :data:`iqa_bench.tasks.TASKS`).
+        sample_id: Sample ids, in judgments order.
+        subset: Subset label per sample.
+        distances: Stored score name (``TaskSpec.scores``) -> oriented distance per sample.
+        judgment: The task's human judgment per sample (``TaskSpec.judgment``).
+        n_failed: Samples dropped because the metric's score was NaN.
+        subset_order: Subsets in judgments order (also those left empty by failures).
+    """
+
+    task: str
+    sample_id: np.ndarray
+    subset: np.ndarray
+    distances: dict[str, np.ndarray]
+    judgment: np.ndarray
     n_failed: int
     subset_order: tuple[str, ...]
 
@@ -274,6 +296,21 @@ class Run:
         sample_id, subset, _, values = self._judgments(task)
         return sample_id, subset, values
 
+    def aligned(self, metric: str, task: str) -> AlignedData:
+        """The metric's oriented distances on ``task`` aligned to its judgments.
+
+        The typed views :meth:`twoafc`, :meth:`jnd` and :meth:`mos` read the same arrays.
+
+        Example:
+            >>> run.aligned("l2", "jnd").distances["d"].shape  # doctest: +SKIP
+            (200,)
+        """
+        sid, sub, order, judged, dists, failed = self._aligned(metric, task)
+        names = TASKS[task].scores
+        return AlignedData(
+            task, sid, sub, dict(zip(names, dists, strict=True)), judged, failed, order
+        )
+
     def twoafc(self, metric: str) -> TwoAFCData:
         """The metric's oriented 2AFC distances aligned to the judgments.
 
@@ -330,12 +367,10 @@ class Run:
     def _judgments(self, task: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], np.ndarray]:
         key = ("judgments", task)
         if key not in self._cache:
-            if task not in _JUDGMENT_KEY:
-                raise ValueError(
-                    f"task {task!r} is not scorable; use one of {list(_JUDGMENT_KEY)}."
-                )
+            if task not in TASKS:
+                raise ValueError(f"task {task!r} is not scorable; use one of {list(TASKS)}.")
             path = self.path / "judgments" / f"{task}.npz"
-            name = _JUDGMENT_KEY[task]
+            name = TASKS[task].judgment
             arrays = _load_npz(path, ("sample_id", "subset", name), f"{task} judgments")
             sid = arrays["sample_id"]
             uniq, counts = np.unique(sid, return_counts=True)
@@ -376,7 +411,7 @@ class Run:
         info = self._metric(metric)
         sid, subset, order, judged = self._judgments(task)
         path = self.path / "scores" / metric / f"{task}.npz"
-        keys = _SCORE_KEYS[task]
+        keys = TASKS[task].scores
         arrays = _load_npz(path, ("sample_id", *keys), f"{task} scores of {metric!r}")
         position = {s: i for i, s in enumerate(arrays["sample_id"])}
         if len(position) != len(arrays["sample_id"]) or set(position) != set(sid.tolist()):

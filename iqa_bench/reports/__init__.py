@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 
 from ..results import load_run
+from ..stats import StatsOptions
+from .analyses import TASK_ANALYSES, TaskAnalysis, register_task_analysis, task_analysis
 from .compare import ComparisonRow, RunComparison, compare_data, compare_runs
 from .documents import latex_report, markdown_report
 from .figures import write_figures
@@ -30,12 +32,17 @@ from .tables import CSV_COLUMNS, csv_text
 
 __all__ = [
     "CSV_COLUMNS",
+    "TASK_ANALYSES",
     "ComparisonRow",
     "RunComparison",
     "RunSummary",
+    "StatsOptions",
+    "TaskAnalysis",
     "compare_data",
     "compare_runs",
+    "register_task_analysis",
     "summarize",
+    "task_analysis",
     "terminal_summary",
     "write_report",
 ]
@@ -44,9 +51,11 @@ __all__ = [
 def write_report(
     run_dir: str | Path,
     reports_root: str | Path = "reports",
-    n_boot: int = 1000,
-    n_perm: int = 10000,
-    seed: int = 0,
+    options: StatsOptions | None = None,
+    *,
+    n_boot: int | None = None,
+    n_perm: int | None = None,
+    seed: int | None = None,
     summary: RunSummary | None = None,
 ) -> Path:
     """Writes every report of a run and returns their folder.
@@ -54,10 +63,13 @@ def write_report(
     Args:
         run_dir: The run directory (contains ``manifest.json``).
         reports_root: Parent of the ``<dataset>/<run-id>/`` report folder.
-        n_boot: Bootstrap resamples per CI (1000+ for published numbers).
-        n_perm: Sign flips per significance test.
-        seed: Seed of all resampling, so the report is reproducible.
-        summary: An already computed ``summarize(run_dir, ...)`` to render (saves recomputing it).
+        options: Resampling settings; defaults to ``StatsOptions()`` (1000 bootstrap
+            resamples, 10000 sign flips, seed 0, 95% CIs).
+        n_boot: Overrides ``options.n_boot`` when given.
+        n_perm: Overrides ``options.n_perm`` when given.
+        seed: Overrides ``options.seed`` when given.
+        summary: An already computed ``summarize(run_dir, ...)`` to render (saves recomputing
+            it; the resampling settings are then those of the summary).
 
     Returns:
         ``<reports_root>/<dataset>/<run-id>``.
@@ -67,13 +79,13 @@ def write_report(
         ValueError: When the run does not follow the data contract.
 
     Example:
-        >>> folder = write_report(run_dir, "/tmp/reports", n_boot=200, n_perm=500)  # doctest: +SKIP
+        >>> folder = write_report(run_dir, "/tmp/reports", StatsOptions(n_boot=200))  # doctest: +SKIP
         >>> sorted(p.name for p in folder.iterdir())  # doctest: +SKIP
         ['figures', 'report.html', 'report.md', 'report.tex', 'results.csv', 'summary.json']
     """
     run = load_run(run_dir)
     if summary is None:
-        summary = summarize(run, n_boot=n_boot, n_perm=n_perm, seed=seed)
+        summary = summarize(run, options, n_boot=n_boot, n_perm=n_perm, seed=seed)
     folder = Path(reports_root) / run.dataset.name / run.run_id
     folder.mkdir(parents=True, exist_ok=True)
     figures = write_figures(summary, folder / "figures")

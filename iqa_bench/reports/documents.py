@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from .analyses import task_analysis
 from .mos_tables import corr_latex, corr_markdown, mos_notes, overall_table, type_table
 from .summary import (
     EXCLUSION_STAGES,
@@ -276,8 +277,8 @@ def markdown_report(summary: RunSummary, figures: Mapping[str, str] | None = Non
     if ds.description:
         out += [f"{ds.description}", ""]
     for task in summary.tasks:
-        title = "2AFC" if task == "2afc" else "JND"
-        out += [f"## {title}", "", markdown_table(score_table(summary, task)), ""]
+        heading = task_analysis(task).heading
+        out += [f"## {heading}", "", markdown_table(score_table(summary, task)), ""]
     if summary.mos is not None:
         out += [f"## Correlation with {summary.mos.score_name}", ""]
         out += [corr_markdown(overall_table(summary)), ""]

@@ -21,70 +21,26 @@ Example:
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .mos_figures import write_mos_figures
+from .plotting import (
+    DPI,
+    GROUP_MARKERS,
+    diverging_heatmap,
+    figure_title,
+    new_figure,
+    palette,
+    save_figure,
+)
 from .summary import RunSummary
 from .tables import GROUP_LABELS
 
 __all__ = ["DPI", "plot_significance", "plot_twoafc_subsets", "plot_twoafc_vs_jnd", "write_figures"]
-
-DPI = 150
-GROUP_MARKERS = {"classical": "s", "deep-baseline": "D", "lpips": "o", "custom": "^"}
-
-
-def _title(summary: RunSummary, what: str) -> str:
-    tag = " (synthetic judgments)" if summary.dataset.synthetic else ""
-    return f"{what}: {summary.dataset.name}{tag}"
-
-
-def _palette(names: list[str]) -> dict[str, tuple[float, float, float]]:
-    colours = sns.color_palette("tab10" if len(names) <= 10 else "husl", len(names))
-    return dict(zip(names, colours, strict=True))
-
-
-def _diverging_heatmap(
-    values: np.ndarray, ax, *, limit: float, annot: np.ndarray, **options
-) -> None:
-    """Annotated heat map on a red-blue scale centred at 0 and clipped to ``[-limit, limit]``."""
-    with warnings.catch_warnings():
-        # seaborn 0.13 calls Colormap.set_bad, which matplotlib 3.11 flags as pending removal.
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        sns.heatmap(
-            values,
-            ax=ax,
-            cmap="RdBu_r",
-            vmin=-limit,
-            vmax=limit,
-            center=0,
-            annot=annot,
-            fmt="",
-            annot_kws={"fontsize": 7 if values.shape[1] > 6 else 8},
-            linewidths=0.5,
-            linecolor="white",
-            **options,
-        )
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, out_dir: Path, name: str) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    png = out_dir / f"{name}.png"
-    fig.savefig(png, dpi=DPI)
-    fig.savefig(out_dir / f"{name}.pdf")
-    fig.clear()  # release the artists now; the Figure is never registered with pyplot
-    return png
 
 
 def _errors(cells: list) -> np.ndarray:
@@ -106,10 +62,10 @@ def plot_twoafc_subsets(summary: RunSummary, out_dir: Path) -> Path:
     ts = summary.tasks["2afc"]
     columns = [*ts.subsets, "Avg"]
     rows = list(ts.rows)
-    colours = _palette([r.metric for r in rows])
+    colours = palette([r.metric for r in rows])
     label_width = max(len(r.metric) for r in rows) * 0.075
     width = min(16.0, 1.0 + label_width + 1.9 * len(columns))
-    fig = _new_figure(width, 1.6 + 0.32 * len(rows))
+    fig = new_figure(width, 1.6 + 0.32 * len(rows))
     with sns.axes_style("whitegrid"):
         axes = fig.subplots(1, len(columns), sharex=True, sharey=True, squeeze=False)[0]
     y = np.arange(len(rows))[::-1]  # first metric on top, as in the tables
@@ -143,11 +99,11 @@ def plot_twoafc_subsets(summary: RunSummary, out_dir: Path) -> Path:
     axes[0].set_ylim(-0.7, len(rows) - 0.3)
     axes[0].set_ylabel("Metric")
     fig.supxlabel("2AFC accuracy (%), 95% bootstrap CI", fontsize=10)
-    title = _title(summary, "2AFC accuracy per subset")
+    title = figure_title(summary, "2AFC accuracy per subset")
     if ts.human is not None:
         title += "  (black line: human ceiling)"
     fig.suptitle(title, fontsize=11)
-    return _save(fig, out_dir, "twoafc_subsets")
+    return save_figure(fig, out_dir, "twoafc_subsets")
 
 
 _LABEL_BOX = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75}
@@ -218,7 +174,7 @@ def plot_twoafc_vs_jnd(summary: RunSummary, out_dir: Path) -> Path:
         for r in two.rows
         if math.isfinite(r.avg.score) and math.isfinite(jnd.row(r.metric).avg.score)
     ]
-    fig = _new_figure(8.5, 5.5 + 0.08 * len(rows))
+    fig = new_figure(8.5, 5.5 + 0.08 * len(rows))
     with sns.axes_style("whitegrid"):
         ax = fig.add_subplot()
     groups_seen: dict[str, Line2D] = {}
@@ -258,7 +214,7 @@ def plot_twoafc_vs_jnd(summary: RunSummary, out_dir: Path) -> Path:
     ax.margins(x=0.15, y=0.12)
     ax.set_xlabel("2AFC accuracy, avg over subsets (%)")
     ax.set_ylabel("JND mAP, avg over subsets (%)")
-    ax.set_title(_title(summary, "2AFC vs JND, 95% bootstrap CI"))
+    ax.set_title(figure_title(summary, "2AFC vs JND, 95% bootstrap CI"))
     ax.legend(
         handles=list(groups_seen.values()),
         loc="upper left",
@@ -269,7 +225,7 @@ def plot_twoafc_vs_jnd(summary: RunSummary, out_dir: Path) -> Path:
     )
     if len(xy):
         _place_labels(ax, [a.metric for a, _ in rows], xy)
-    return _save(fig, out_dir, "twoafc_vs_jnd")
+    return save_figure(fig, out_dir, "twoafc_vs_jnd")
 
 
 def plot_significance(summary: RunSummary, out_dir: Path) -> Path:
@@ -298,9 +254,9 @@ def plot_significance(summary: RunSummary, out_dir: Path) -> Path:
                 star = "*" if p < 0.05 else ""
                 annot[i, j] = f"{100 * sig.difference[i, j]:+.1f}{star}\np{ptxt}"
     side = max(5.0, 0.75 * k + 3.0)
-    fig = _new_figure(side + 1.5, side)
+    fig = new_figure(side + 1.5, side)
     ax = fig.add_subplot()
-    _diverging_heatmap(
+    diverging_heatmap(
         value,
         ax,
         limit=4.0,
@@ -316,11 +272,11 @@ def plot_significance(summary: RunSummary, out_dir: Path) -> Path:
     ax.set_xlabel("Column metric")
     ax.set_ylabel("Row metric")
     ax.set_title(
-        _title(summary, "2AFC difference, row − column (points)")
+        figure_title(summary, "2AFC difference, row − column (points)")
         + f"\npaired sign-flip test, Holm over {k * (k - 1) // 2} pairs; * p < 0.05",
         fontsize=10,
     )
-    return _save(fig, out_dir, "significance")
+    return save_figure(fig, out_dir, "significance")
 
 
 def write_figures(summary: RunSummary, out_dir: str | Path) -> dict[str, Path]:
@@ -341,7 +297,5 @@ def write_figures(summary: RunSummary, out_dir: str | Path) -> dict[str, Path]:
             paths["twoafc_vs_jnd"] = plot_twoafc_vs_jnd(summary, out)
     if summary.significance is not None:
         paths["significance"] = plot_significance(summary, out)
-    from .mos_figures import write_mos_figures  # it builds on this module's helpers
-
     paths.update(write_mos_figures(summary, out))
     return paths

@@ -17,6 +17,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
+from .analyses import task_analysis
 from .documents import (
     ALPHA,
     EXCLUDED_COLUMNS,
@@ -103,8 +104,7 @@ def _plain_table(header: list[str], rows: list[list[str]], numeric: set[int] = f
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
-    """The report page as a string (see :func:`write_html`)."""
+def _head(summary: RunSummary) -> list[str]:
     ds = summary.dataset
     out = [
         "<!DOCTYPE html>",
@@ -118,9 +118,14 @@ def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
     out.append(f"<p>Run <code>{_e(summary.run_id)}</code> on {_e(dataset_line(summary))}.</p>")
     if ds.description:
         out.append(f"<p>{_e(ds.description)}</p>")
+    return out
+
+
+def _score_sections(summary: RunSummary) -> list[str]:
+    out = []
     for task in summary.tasks:
         out += [
-            f"<h2>{'2AFC' if task == '2afc' else 'JND'}</h2>",
+            f"<h2>{_e(task_analysis(task).heading)}</h2>",
             _table_html(score_table(summary, task)),
         ]
     if summary.mos is not None:
@@ -131,6 +136,11 @@ def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
             f"<ul>{notes}</ul>" if notes else "",
             corr_html(type_table(summary)),
         ]
+    return out
+
+
+def _pairwise_sections(summary: RunSummary) -> list[str]:
+    out = []
     if summary.preference:
         rows = [
             [m, f"{p.pearson:.3f}", f"{p.spearman:.3f}", str(p.n)]
@@ -158,16 +168,26 @@ def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
                 {2, 3, 4},
             ),
         ]
-    if figures:
-        out.append("<h2>Figures</h2>")
-        for name, path in figures.items():
-            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-            alt = FIGURE_ALT.get(name, name)
-            out.append(
-                f'<figure><img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
-                f"<figcaption>{_e(alt)}</figcaption></figure>"
-            )
-    out.append("<h2>Skipped metrics</h2>")
+    return out
+
+
+def _figure_section(figures: Mapping[str, Path]) -> list[str]:
+    if not figures:
+        return []
+    out = ["<h2>Figures</h2>"]
+    for name, path in figures.items():
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        alt = FIGURE_ALT.get(name, name)
+        out.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
+            f"<figcaption>{_e(alt)}</figcaption></figure>"
+        )
+    return out
+
+
+def _missing_sections(summary: RunSummary) -> list[str]:
+    """Skipped metrics and excluded samples."""
+    out = ["<h2>Skipped metrics</h2>"]
     if summary.skipped:
         items = "".join(f"<li><b>{_e(m)}</b>: {_e(r)}</li>" for m, r in summary.skipped)
         out.append(f"<ul>{items}</ul>")
@@ -183,17 +203,31 @@ def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
             for stage, task, sample_id, reason in examples
         )
         out.append(f"<ul>{items}</ul>")
-    out += [
-        "<h2>Provenance</h2>",
-        _plain_table(["Item", "Value"], [[k, v] for k, v in provenance(summary)]),
-    ]
+    return out
+
+
+def _provenance_section(summary: RunSummary) -> list[str]:
     columns = (*METRIC_CARD_COLUMNS, ("note", "Note"))
     keys, header = [k for k, _ in columns], [h for _, h in columns]
-    out += [
+    return [
+        "<h2>Provenance</h2>",
+        _plain_table(["Item", "Value"], [[k, v] for k, v in provenance(summary)]),
         "<h3>Metric cards</h3>",
         _plain_table(header, [[c[k] for k in keys] for c in metric_cards(summary)]),
     ]
-    out.append("</body></html>")
+
+
+def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
+    """The report page as a string (see :func:`write_html`)."""
+    out = [
+        *_head(summary),
+        *_score_sections(summary),
+        *_pairwise_sections(summary),
+        *_figure_section(figures),
+        *_missing_sections(summary),
+        *_provenance_section(summary),
+        "</body></html>",
+    ]
     return "\n".join(out) + "\n"
 
 

@@ -9,7 +9,7 @@ logistic map held fixed). Samples whose distance is not finite (``-PSNR`` of ide
 left out and counted. Renderers live in :mod:`.mos_tables` and :mod:`.mos_figures`.
 
 Example:
-    >>> mos = summarize_mos(load_run(run_dir), ["l2", "ssim"], n_boot=200)  # doctest: +SKIP
+    >>> mos = summarize_mos(load_run(run_dir), ["l2", "ssim"], StatsOptions(n_boot=200))  # doctest: +SKIP
     >>> mos.row("ssim").srcc.value  # doctest: +SKIP
     0.81
 """
@@ -27,6 +27,7 @@ from ..stats import (
     CorrelationResult,
     Estimate,
     LogisticFit,
+    StatsOptions,
     SubsetCorrelation,
     correlations,
     subset_correlations,
@@ -172,14 +173,13 @@ class MOSSummary:
         }
 
 
-def _row(
-    run: Run, name: str, order: tuple[str, ...], n_boot: int, seed: int, conf: float
-) -> MOSMetricRow:
+def _row(run: Run, name: str, order: tuple[str, ...], options: StatsOptions) -> MOSMetricRow:
     data = run.mos(name)
     info = run.metrics[name]
     finite = np.isfinite(data.d)
     q, y, sub = -data.d[finite], data.mos[finite], data.subset[finite]
     hib = data.higher_is_better_mos
+    n_boot, seed, conf = options.n_boot, options.seed, options.confidence
     if q.size >= 3:
         res: CorrelationResult = correlations(
             q,
@@ -226,23 +226,20 @@ def _row(
     )
 
 
-def summarize_mos(
-    run: Run, names: list[str], n_boot: int = 1000, seed: int = 0, confidence: float = 0.95
-) -> MOSSummary:
+def summarize_mos(run: Run, names: list[str], options: StatsOptions | None = None) -> MOSSummary:
     """Correlations of every metric with the run's MOS judgments, overall and per type.
 
     Args:
         run: A run whose manifest lists the ``mos`` task.
         names: Metrics (status ok) in report order.
-        n_boot: Bootstrap resamples per interval (at least 100).
-        seed: Seed of the resampling.
-        confidence: Coverage of the intervals.
+        options: Resampling settings (``n_boot``, ``seed``, ``confidence``); defaults to
+            ``StatsOptions()``.
 
     Raises:
         ValueError: When the manifest lacks the score direction, or the stats reject the data.
 
     Example:
-        >>> summarize_mos(run, run.metric_names(), n_boot=200).direction  # doctest: +SKIP
+        >>> summarize_mos(run, run.metric_names(), StatsOptions(n_boot=200)).direction  # doctest: +SKIP
         'MOS: higher = better quality'
     """
     _, _, mos = run.judgments("mos")
@@ -250,7 +247,7 @@ def summarize_mos(
     resize = run.manifest.get("resize")
     return MOSSummary(
         subsets=order,
-        rows=tuple(_row(run, name, order, n_boot, seed, confidence) for name in names),
+        rows=tuple(_row(run, name, order, options or StatsOptions()) for name in names),
         higher_is_better_mos=run.mos_higher_is_better(),
         mos_min=float(mos.min()),
         mos_max=float(mos.max()),

@@ -23,8 +23,15 @@ import numpy as np
 import scipy.stats
 import seaborn as sns
 
-from .figures import GROUP_MARKERS, _diverging_heatmap, _new_figure, _palette, _save, _title
 from .mos import LOGISTIC, MOSMetricRow, MOSSummary
+from .plotting import (
+    GROUP_MARKERS,
+    diverging_heatmap,
+    figure_title,
+    new_figure,
+    palette,
+    save_figure,
+)
 from .summary import RunSummary
 
 __all__ = ["plot_mos_correlations", "plot_mos_scatter", "plot_mos_types", "write_mos_figures"]
@@ -55,7 +62,7 @@ def plot_mos_scatter(summary: RunSummary, out_dir: Path) -> Path:
     rows = list(mos.rows)
     ncols = min(3, len(rows))
     nrows = math.ceil(len(rows) / ncols)
-    fig = _new_figure(4.2 * ncols + 0.6, 3.5 * nrows + 0.9)
+    fig = new_figure(4.2 * ncols + 0.6, 3.5 * nrows + 0.9)
     with sns.axes_style("whitegrid"):
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     rng = np.random.default_rng(0)
@@ -106,11 +113,11 @@ def plot_mos_scatter(summary: RunSummary, out_dir: Path) -> Path:
     for ax in axes[len(rows) :]:
         ax.set_visible(False)
     fig.suptitle(
-        _title(summary, f"Metric score vs {mos.score_name}")
+        figure_title(summary, f"Metric score vs {mos.score_name}")
         + f"\n{mos.direction}; black curve: fitted {LOGISTIC.upper()} logistic",
         fontsize=10.5,
     )
-    return _save(fig, out_dir, "mos_scatter")
+    return save_figure(fig, out_dir, "mos_scatter")
 
 
 def _rises(row: MOSMetricRow) -> bool:
@@ -131,10 +138,10 @@ def plot_mos_types(summary: RunSummary, out_dir: Path) -> Path:
     )
     k = len(mos.rows)
     label_width = max(len(s) for s in labels) * 0.07
-    fig = _new_figure(2.2 + label_width + 0.95 * k, 1.6 + 0.3 * len(labels))
+    fig = new_figure(2.2 + label_width + 0.95 * k, 1.6 + 0.3 * len(labels))
     ax = fig.add_subplot()
     annot = np.where(np.isfinite(values), np.vectorize(lambda v: f"{v:.2f}")(values), "-")
-    _diverging_heatmap(
+    diverging_heatmap(
         np.nan_to_num(values, nan=0.0),
         ax,
         limit=1.0,
@@ -148,17 +155,17 @@ def plot_mos_types(summary: RunSummary, out_dir: Path) -> Path:
     ax.set_yticklabels(ax.get_yticklabels(), rotation=0, fontsize=8)
     ax.set_xlabel("Metric")
     ax.set_ylabel("Distortion type")
-    ax.set_title(_title(summary, "SRCC per distortion type"), fontsize=10)
-    return _save(fig, out_dir, "mos_types")
+    ax.set_title(figure_title(summary, "SRCC per distortion type"), fontsize=10)
+    return save_figure(fig, out_dir, "mos_types")
 
 
 def plot_mos_correlations(summary: RunSummary, out_dir: Path) -> Path:
     """Forest plot of SRCC, KRCC and PLCC (all images) per metric with CI bars."""
     mos = summary.mos
     rows = list(mos.rows)
-    colours = _palette([r.metric for r in rows])
+    colours = palette([r.metric for r in rows])
     label_width = max(len(r.metric) for r in rows) * 0.075
-    fig = _new_figure(min(14.0, 1.2 + label_width + 2.6 * 3), 1.7 + 0.32 * len(rows))
+    fig = new_figure(min(14.0, 1.2 + label_width + 2.6 * 3), 1.7 + 0.32 * len(rows))
     with sns.axes_style("whitegrid"):
         axes = fig.subplots(1, 3, sharex=True, sharey=True, squeeze=False)[0]
     y = np.arange(len(rows))[::-1]
@@ -192,8 +199,10 @@ def plot_mos_correlations(summary: RunSummary, out_dir: Path) -> Path:
     fig.supxlabel(
         f"Correlation with {mos.score_name} (positive = agrees), 95% bootstrap CI", fontsize=10
     )
-    fig.suptitle(_title(summary, f"Correlation with {mos.score_name}, all images"), fontsize=11)
-    return _save(fig, out_dir, "mos_correlations")
+    fig.suptitle(
+        figure_title(summary, f"Correlation with {mos.score_name}, all images"), fontsize=11
+    )
+    return save_figure(fig, out_dir, "mos_correlations")
 
 
 def write_mos_figures(summary: RunSummary, out_dir: str | Path) -> dict[str, Path]:

@@ -9,7 +9,8 @@ Renderers (Markdown, LaTeX, CSV, figures, HTML, terminal) only format a :class:`
 
 Example:
     >>> from iqa_bench.results import load_run
-    >>> s = summarize(load_run("runs/synthetic/RUN"), n_boot=200, n_perm=500)  # doctest: +SKIP
+    >>> options = StatsOptions(n_boot=200, n_perm=500)
+    >>> s = summarize(load_run("runs/synthetic/RUN"), options)  # doctest: +SKIP
     >>> print(terminal_summary(s))  # doctest: +SKIP
 """
 
@@ -28,13 +29,10 @@ from ..stats import (
     BootstrapResult,
     PreferenceCorrelation,
     SignificanceMatrix,
-    bootstrap_jnd,
-    bootstrap_statistic,
-    bootstrap_twoafc,
-    preference_correlation,
+    StatsOptions,
     significance_matrix,
-    twoafc_credit,
 )
+from .analyses import TASK_ANALYSES, TaskAnalysis, task_analysis
 from .mos import MOSSummary, mos_terminal_lines, summarize_mos
 
 __all__ = [
@@ -125,13 +123,13 @@ class MetricRow:
 
 @dataclass(frozen=True)
 class TaskSummary:
-    """All rows of one task.
+    """All rows of one task with a per-subset score (see :mod:`.analyses`).
 
     Attributes:
-        task: ``"2afc"`` or ``"jnd"``.
+        task: The task's name, e.g. ``"2afc"`` or ``"jnd"``.
         subsets: Subset names in the paper's (judgments) order.
         rows: Metric rows in grouped card order.
-        human: The human-ceiling row (2AFC only), else ``None``.
+        human: The human-ceiling row (tasks whose analysis has one: 2AFC), else ``None``.
     """
 
     task: str
@@ -159,17 +157,16 @@ class RunSummary:
         manifest: The run's manifest (provenance for the reports).
         tasks: Task name -> :class:`TaskSummary`, in the run's task order.
         groups: Metric name -> report group, for every metric (ok or skipped).
-        preference: Metric -> Pearson/Spearman of ``d0 - d1`` vs ``h`` on 2AFC.
-        significance: Paired sign-flip tests of 2AFC credits across ok metrics, Holm-corrected;
-            ``None`` with fewer than two metrics.
+        preference: Metric -> Pearson/Spearman of ``d0 - d1`` vs ``h`` on 2AFC (the first task
+            whose analysis has a ``preference``).
+        significance: Paired sign-flip tests of per-sample credits (2AFC: the first task whose
+            analysis has a ``credit``) across ok metrics, Holm-corrected; ``None`` with fewer
+            than two metrics.
         significance_n: Samples used for the significance tests (valid for every metric).
         skipped: ``(metric, reason)`` for metrics that did not run.
         failed: Samples that failed while scoring, per task (the manifest's
             ``failed_samples``).
-        n_boot: Bootstrap resamples.
-        n_perm: Sign-flip permutations.
-        seed: Random seed.
-        confidence: CI coverage, e.g. 0.95.
+        options: The resampling settings (``n_boot``, ``n_perm``, ``seed``, ``confidence``).
         mos: Correlations with the MOS when the run has the ``mos`` task, else ``None``.
         excluded: Every excluded sample counted by stage, task and subset: dropped when opening
             the dataset (manifest ``bad_samples``) or failed while scoring (``failed_samples``).
@@ -185,12 +182,29 @@ class RunSummary:
     significance_n: int
     skipped: list[tuple[str, str]]
     failed: dict[str, int]
-    n_boot: int
-    n_perm: int
-    seed: int
-    confidence: float = 0.95
+    options: StatsOptions
     mos: MOSSummary | None = None
     excluded: tuple[Excluded, ...] = ()
+
+    @property
+    def n_boot(self) -> int:
+        """Bootstrap resamples per CI."""
+        return self.options.n_boot
+
+    @property
+    def n_perm(self) -> int:
+        """Sign flips per permutation test."""
+        return self.options.n_perm
+
+    @property
+    def seed(self) -> int:
+        """Seed of every resampling."""
+        return self.options.seed
+
+    @property
+    def confidence(self) -> float:
+        """CI coverage, e.g. 0.95."""
+        return self.options.confidence
 
     def excluded_total(self, stage: str | None = None, task: str | None = None) -> int:
         """Excluded samples, optionally of one stage and/or one task.
@@ -319,140 +333,124 @@ def _counts(subset: np.ndarray, order: tuple[str, ...]) -> tuple[tuple[str, ...]
     return present, {s: int((subset == s).sum()) for s in present}
 
 
-def _metric_rows(run: Run, task: str, names: list[str], bootstrap) -> tuple[MetricRow, ...]:
-    """One row per metric: ``bootstrap(data, present_subsets)`` on its aligned task data."""
+def _task_summary(
+    run: Run, analysis: TaskAnalysis, names: list[str], options: StatsOptions
+) -> TaskSummary:
+    """One row per metric (the analysis's bootstrap of its aligned data), and the human row."""
+    task = analysis.name
     order = run.subsets(task)
-    load = run.twoafc if task == "2afc" else run.jnd
     rows = []
     for name in names:
-        data = load(name)
+        data = analysis.load(run, name)
         present, n = _counts(data.subset, order)
-        boot = bootstrap(data, present)
+        boot = analysis.score(data, present, options)
         rows.append(_row(name, run.metrics[name].group, boot, n, data.n_failed, order))
-    return tuple(rows)
+    human = None
+    if analysis.human is not None:
+        _, subset, _ = run.judgments(task)
+        boot = analysis.human(run, options)
+        human = _row(HUMAN, "human", boot, _counts(subset, order)[1], 0, order)
+    return TaskSummary(task, order, tuple(rows), human)
 
 
-def _task_2afc(run: Run, names: list[str], n_boot: int, seed: int, conf: float) -> TaskSummary:
-    kw = {"n_boot": n_boot, "confidence": conf, "seed": seed}
-    rows = _metric_rows(
-        run,
-        "2afc",
-        names,
-        lambda d, present: bootstrap_twoafc(d.d0, d.d1, d.h, d.subset, subset_order=present, **kw),
-    )
-    _, subset, h = run.judgments("2afc")
-    order = run.subsets("2afc")
-    ceiling = h**2 + (1.0 - h) ** 2
-    human_boot = bootstrap_statistic(
-        {s: ceiling[subset == s] for s in order}, lambda x: x.mean(axis=1), **kw
-    )
-    human = _row(HUMAN, "human", human_boot, _counts(subset, order)[1], 0, order)
-    return TaskSummary("2afc", order, rows, human)
+def credits_by_sample(
+    run: Run, metric: str, task: str = "2afc"
+) -> dict[str, tuple[float, str, float]]:
+    """Per-sample credit of ``metric`` on ``task``: sample_id -> (credit, subset, judgment).
 
-
-def _task_jnd(run: Run, names: list[str], n_boot: int, seed: int, conf: float) -> TaskSummary:
-    kw = {"n_boot": n_boot, "confidence": conf, "seed": seed}
-    rows = _metric_rows(
-        run,
-        "jnd",
-        names,
-        lambda d, present: bootstrap_jnd(d.d, d.same, d.subset, subset_order=present, **kw),
-    )
-    return TaskSummary("jnd", run.subsets("jnd"), rows)
-
-
-def _preference(run: Run, name: str) -> PreferenceCorrelation:
-    data = run.twoafc(name)
-    # -PSNR of identical patches is -inf: it orders fine but has no Pearson correlation.
-    keep = np.isfinite(data.d0) & np.isfinite(data.d1)
-    if keep.sum() < 2:
-        return PreferenceCorrelation(float("nan"), float("nan"), int(keep.sum()))
-    return preference_correlation(data.d0[keep], data.d1[keep], data.h[keep])
-
-
-def credits_by_sample(run: Run, metric: str) -> dict[str, tuple[float, str, float]]:
-    """Per-sample 2AFC credit of ``metric``: sample_id -> (credit, subset, h)."""
-    data = run.twoafc(metric)
-    credit = twoafc_credit(data.d0, data.d1, data.h)
+    Raises:
+        ValueError: When the task's analysis has no per-sample credit.
+    """
+    analysis = task_analysis(task)
+    if analysis.credit is None:
+        raise ValueError(f"task {task!r} has no per-sample credit; its statistic is not a mean.")
+    data = analysis.load(run, metric)
+    sample_id, _, values = run.judgments(task)
+    judgment = dict(zip(sample_id.tolist(), values.tolist(), strict=True))
     return {
-        s: (float(c), str(sub), float(h))
-        for s, c, sub, h in zip(data.sample_id, credit, data.subset, data.h, strict=True)
+        s: (float(c), str(sub), float(judgment[s]))
+        for s, c, sub in zip(data.sample_id, analysis.credit(data), data.subset, strict=True)
     }
 
 
 def _significance(
-    run: Run, names: list[str], n_perm: int, seed: int
+    run: Run, task: str, names: list[str], options: StatsOptions
 ) -> tuple[SignificanceMatrix | None, int]:
     if len(names) < 2:
         return None, 0
-    per_metric = {name: credits_by_sample(run, name) for name in names}
+    per_metric = {name: credits_by_sample(run, name, task) for name in names}
     # Paired tests need the same samples for every metric: drop any sample one metric failed.
-    sid, _, _ = run.judgments("2afc")
+    sid, _, _ = run.judgments(task)
     common = [s for s in sid.tolist() if all(s in c for c in per_metric.values())]
     credits = {name: [per_metric[name][s][0] for s in common] for name in names}
     subset = [per_metric[names[0]][s][1] for s in common]
-    return significance_matrix(credits, subset, n_perm=n_perm, seed=seed), len(common)
+    matrix = significance_matrix(credits, subset, n_perm=options.n_perm, seed=options.seed)
+    return matrix, len(common)
+
+
+def _first_task_with(tasks: list[str], field: str) -> TaskAnalysis | None:
+    return next((TASK_ANALYSES[t] for t in tasks if getattr(TASK_ANALYSES[t], field)), None)
 
 
 def summarize(
     run: Run | str | Path,
-    n_boot: int = 1000,
-    n_perm: int = 10000,
-    seed: int = 0,
+    options: StatsOptions | None = None,
     *,
-    confidence: float = 0.95,
+    n_boot: int | None = None,
+    n_perm: int | None = None,
+    seed: int | None = None,
+    confidence: float | None = None,
 ) -> RunSummary:
     """Computes scores, CIs, the human ceiling, preference correlations and significance.
 
     Args:
         run: A run from :func:`iqa_bench.results.load_run`, or a run directory.
-        n_boot: Bootstrap resamples per CI (at least 100; 1000+ for published numbers).
-        n_perm: Random sign flips per significance test (at least 100).
-        seed: Seed for every resampling, so reports are reproducible.
-        confidence: CI coverage.
+        options: Resampling settings; defaults to ``StatsOptions()``.
+        n_boot: Overrides ``options.n_boot`` (bootstrap resamples per CI) when given.
+        n_perm: Overrides ``options.n_perm`` (sign flips per significance test) when given.
+        seed: Overrides ``options.seed`` when given.
+        confidence: Overrides ``options.confidence`` (CI coverage) when given.
 
     Returns:
         A :class:`RunSummary`.
 
     Raises:
-        ValueError: When the run has no scorable task or the stats reject the data.
+        ValueError: When the run has no task with a report or the stats reject the data.
 
     Example:
-        >>> s = summarize(load_run(run_dir), n_boot=200, n_perm=500)  # doctest: +SKIP
+        >>> s = summarize(load_run(run_dir), StatsOptions(n_boot=200, n_perm=500))  # doctest: +SKIP
         >>> round(s.tasks["2afc"].row("lpips-alex").avg.score, 1)  # doctest: +SKIP
         71.8
     """
+    options = (options or StatsOptions()).with_overrides(n_boot, n_perm, seed, confidence)
     run = run if isinstance(run, Run) else load_run(run)
     names = run.metric_names()
-    task_names = [t for t in run.tasks() if t in ("2afc", "jnd")]
-    if not task_names and "mos" not in run.tasks():
+    reported = [t for t in run.tasks() if t in TASK_ANALYSES]
+    if not reported:
         raise ValueError(
-            f"{run.path}: no 2afc, jnd or mos task in the manifest (tasks: {run.tasks()}); "
-            "run the benchmark on a dataset with human judgments."
+            f"{run.path}: no {', '.join(TASK_ANALYSES)} task in the manifest (tasks: "
+            f"{run.tasks()}); run the benchmark on a dataset with human judgments."
         )
-    builders = {"2afc": _task_2afc, "jnd": _task_jnd}
-    tasks = {t: builders[t](run, names, n_boot, seed, confidence) for t in task_names}
-    has_2afc = "2afc" in tasks
-    sig, sig_n = _significance(run, names, n_perm, seed) if has_2afc else (None, 0)
-    failed = dict(Counter(str(entry.get("task", "?")) for entry in run.failed_samples()))
-    excluded = _excluded(run)
+    scored = [t for t in reported if TASK_ANALYSES[t].score is not None]
+    tasks = {t: _task_summary(run, TASK_ANALYSES[t], names, options) for t in scored}
+    paired = _first_task_with(scored, "credit")
+    sig, sig_n = _significance(run, paired.name, names, options) if paired else (None, 0)
+    pref = _first_task_with(scored, "preference")
+    preference = {n: pref.preference(pref.load(run, n)) for n in names} if pref else {}
     return RunSummary(
         run_id=run.run_id,
         dataset=run.dataset,
         manifest=run.manifest,
         tasks=tasks,
         groups={n: m.group for n, m in run.metrics.items()},
-        preference={n: _preference(run, n) for n in names} if has_2afc else {},
+        preference=preference,
         significance=sig,
         significance_n=sig_n,
         skipped=run.skipped(),
-        failed=failed,
-        n_boot=n_boot,
-        n_perm=n_perm,
-        seed=seed,
-        confidence=confidence,
-        mos=summarize_mos(run, names, n_boot, seed, confidence) if "mos" in run.tasks() else None,
-        excluded=excluded,
+        failed=dict(Counter(str(entry.get("task", "?")) for entry in run.failed_samples())),
+        options=options,
+        mos=summarize_mos(run, names, options) if "mos" in reported else None,
+        excluded=_excluded(run),
     )
 
 
@@ -520,30 +518,39 @@ def dataset_line(summary: RunSummary) -> str:
     return f"dataset {ds.name} (card v{ds.card_version}{split}; {kind})"
 
 
+def _score_lines(summary: RunSummary) -> list[str]:
+    """One column per task of the summary (its headline avg), one line per metric and human."""
+    if not summary.tasks:
+        return []
+    names = summary.metric_names()
+    width = max([len(HUMAN), len("metric"), *(len(n) for n in names)])
+    labels = [task_analysis(t).statistic for t in summary.tasks]
+    widths = [max(12, len(label)) for label in labels]
+    head = "".join(f"  {label:>{w}}" for label, w in zip(labels, widths, strict=True))
+    lines = [f"{'metric':<{width}}  {'group':<13}{head}"]
+    for name in names:
+        cells = [format_cell(ts.row(name).avg) for ts in summary.tasks.values()]
+        shown = "".join(f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True))
+        lines.append(f"{name:<{width}}  {summary.groups[name]:<13}{shown}")
+    if any(ts.human for ts in summary.tasks.values()):
+        cells = [format_cell(ts.human.avg) if ts.human else "-" for ts in summary.tasks.values()]
+        shown = "".join(f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True))
+        lines.append(f"{HUMAN:<{width}}  {'human':<13}{shown}")
+    return lines
+
+
 def terminal_summary(summary: RunSummary) -> str:
-    """A short fixed-width table for the terminal: 2AFC avg and JND mAP with CI half-widths.
+    """A short fixed-width table for the terminal: each task's headline avg with CI half-widths
+    (2AFC avg, JND mAP), then the MOS correlations.
 
     Example:
-        >>> print(terminal_summary(summarize(run, n_boot=200, n_perm=500)))  # doctest: +SKIP
+        >>> print(terminal_summary(summarize(run, StatsOptions(n_boot=200))))  # doctest: +SKIP
         run 20261126-131500-synthetic: dataset synthetic (card v1, split val; SYNTHETIC ...)
     """
     lines = [f"run {summary.run_id}: {dataset_line(summary)}"]
     if summary.dataset.synthetic:
         lines.append(f"!! {SYNTHETIC_BANNER} !!")
-    names = summary.metric_names()
-    width = max([len(HUMAN), len("metric"), *(len(n) for n in names)])
-    two, jnd = summary.tasks.get("2afc"), summary.tasks.get("jnd")
-    if two or jnd:
-        header = f"{'metric':<{width}}  {'group':<13}  {'2AFC avg (%)':>12}  {'JND mAP (%)':>12}"
-        lines.append(header)
-    for name in names if two or jnd else []:
-        a = format_cell(two.row(name).avg) if two else "-"
-        j = format_cell(jnd.row(name).avg) if jnd else "-"
-        lines.append(f"{name:<{width}}  {summary.groups[name]:<13}  {a:>12}  {j:>12}")
-    if two and two.human:
-        lines.append(
-            f"{HUMAN:<{width}}  {'human':<13}  {format_cell(two.human.avg):>12}  {'-':>12}"
-        )
+    lines += _score_lines(summary)
     if summary.mos is not None:
         lines += mos_terminal_lines(summary.mos, summary.groups)
     pct = round(100 * summary.confidence)

@@ -34,6 +34,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from .analyses import task_analysis
 from .mos import mos_tidy_rows
 from .summary import (
     HUMAN,
@@ -67,7 +68,6 @@ GROUP_LABELS = {
     "custom": "Custom",
     "human": "Human",
 }
-TASK_UNITS = {"2afc": "2AFC accuracy (%)", "jnd": "JND mAP (%)"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class Table:
     """A renderer-neutral score table.
 
     Attributes:
-        task: ``"2afc"`` or ``"jnd"``.
+        task: The task's name, e.g. ``"2afc"`` or ``"jnd"``.
         title: E.g. ``"2AFC accuracy (%) on bapps (val)"``.
         caption: Sentence explaining values, CI, bold and ``n``.
         columns: Subset names then ``"Avg"``.
@@ -120,7 +120,7 @@ def score_table(summary: RunSummary, task: str) -> Table:
 
     Args:
         summary: The run's :class:`RunSummary`.
-        task: ``"2afc"`` or ``"jnd"``.
+        task: A task of ``summary.tasks``, e.g. ``"2afc"`` or ``"jnd"``.
 
     Raises:
         ValueError: When the run has no such task.
@@ -156,15 +156,16 @@ def score_table(summary: RunSummary, task: str) -> Table:
         f"n_boot={summary.n_boot}). Avg = plain mean over subsets. Bold = best metric per "
         "column (human ceiling excluded)."
     )
-    if task == "2afc":
-        caption += " Human = expected agreement of one judge with the panel, mean of h²+(1-h)²."
+    analysis = task_analysis(task)
+    if ts.human is not None and analysis.human_note:
+        caption += " " + analysis.human_note
     if n:
         caption += f" Samples per subset: {n}."
     if summary.excluded_total(task=task) or summary.excluded_total(task=UNKNOWN_TASK):
         caption += " " + excluded_sentence(summary, task)
     return Table(
         task=task,
-        title=f"{TASK_UNITS.get(task, task)} on {ds.name}{split} ({kind})",
+        title=f"{analysis.title} on {ds.name}{split} ({kind})",
         caption=caption,
         columns=(*ts.subsets, "Avg"),
         rows=tuple(rows),

@@ -11,6 +11,7 @@ Example:
 
 from .bootstrap import (
     BootstrapResult,
+    bootstrap_columns,
     bootstrap_jnd,
     bootstrap_statistic,
     bootstrap_twoafc,
@@ -29,9 +30,15 @@ from .correlation import (
     plcc,
     srcc,
 )
-from .difference import bootstrap_difference, bootstrap_of, unpaired_difference
+from .difference import (
+    bootstrap_difference,
+    bootstrap_of,
+    mean_difference_interval,
+    unpaired_difference,
+)
 from .jnd import JNDResult, jnd_ap, jnd_map, voc_ap
 from .mos import SubsetCorrelation, subset_correlations
+from .options import StatsOptions
 from .significance import (
     PermutationTestResult,
     SignificanceMatrix,
@@ -58,8 +65,10 @@ __all__ = [
     "PermutationTestResult",
     "PreferenceCorrelation",
     "SignificanceMatrix",
+    "StatsOptions",
     "SubsetCorrelation",
     "TwoAFCResult",
+    "bootstrap_columns",
     "bootstrap_difference",
     "bootstrap_jnd",
     "bootstrap_of",
@@ -72,6 +81,7 @@ __all__ = [
     "jnd_ap",
     "jnd_map",
     "krcc",
+    "mean_difference_interval",
     "logistic_4pl",
     "logistic_5pl",
     "paired_permutation_test",

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..errors import InputError
 from .jnd import _check_positive, _jnd_ap_rows
 from .twoafc import (
     SubsetLabels,
@@ -39,6 +40,7 @@ from .twoafc import (
 
 __all__ = [
     "BootstrapResult",
+    "bootstrap_columns",
     "bootstrap_jnd",
     "bootstrap_statistic",
     "bootstrap_twoafc",
@@ -64,6 +66,8 @@ class BootstrapResult:
         seed: Seed given to ``numpy.random.default_rng``.
         mean_replicates: (n_boot,) mean over subsets of each resample (NaN where a subset's
             statistic is undefined), e.g. to combine two independent bootstraps.
+        replicates: (n_boot, subsets) statistic of each resample per subset, columns in the
+            order of ``estimates``.
     """
 
     estimates: dict[str, float]
@@ -74,14 +78,15 @@ class BootstrapResult:
     confidence: float
     seed: int | None
     mean_replicates: np.ndarray | None = field(default=None, repr=False, compare=False)
+    replicates: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 def _check_count(name: str, value: int) -> None:
     """Validates a resample/permutation count (shared with ``significance``)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{name} must be an integer, got {value!r}; pass e.g. {name}=1000.")
+        raise InputError(f"{name} must be an integer, got {value!r}; pass e.g. {name}=1000.")
     if value < MIN_RESAMPLES:
-        raise ValueError(
+        raise InputError(
             f"{name}={value} is too small for a stable result; use at least "
             f"{MIN_RESAMPLES} (1000 or more for reported numbers)."
         )
@@ -89,12 +94,12 @@ def _check_count(name: str, value: int) -> None:
 
 def _check_seed(seed: int | None) -> None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
-        raise ValueError(f"seed must be an integer or None, got {seed!r}; pass e.g. seed=0.")
+        raise InputError(f"seed must be an integer or None, got {seed!r}; pass e.g. seed=0.")
 
 
 def _check_confidence(confidence: float) -> None:
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence={confidence!r} must lie in (0, 1); pass e.g. 0.95.")
+        raise InputError(f"confidence={confidence!r} must lie in (0, 1); pass e.g. 0.95.")
 
 
 def percentile_interval(replicates: ArrayLike, confidence: float = 0.95) -> tuple[float, float]:
@@ -128,9 +133,11 @@ def bootstrap_statistic(
     *,
     n_boot: int = 1000,
     confidence: float = 0.95,
-    seed: int | None = 0,
+    seed: int | np.random.Generator | None = 0,
 ) -> BootstrapResult:
     """Stratified percentile bootstrap of any per-stratum statistic and its mean over strata.
+
+    Every bootstrap of the package resamples through this function.
 
     Args:
         values_by_stratum: Per stratum, an array whose first axis indexes samples, shape
@@ -140,10 +147,12 @@ def bootstrap_statistic(
             resamples where the statistic is undefined; those are left out of the interval.
         n_boot: Number of resamples (at least 100).
         confidence: Nominal coverage of the intervals.
-        seed: Seed for ``numpy.random.default_rng``; ``None`` for fresh entropy.
+        seed: Seed for ``numpy.random.default_rng``; ``None`` for fresh entropy; a
+            ``Generator`` is drawn from as it stands (its state advances), so that several
+            bootstraps can share one stream.
 
     Returns:
-        A :class:`BootstrapResult`.
+        A :class:`BootstrapResult` (``seed`` is ``None`` when a ``Generator`` was given).
 
     Raises:
         ValueError: On bad settings, an empty mapping, NaN values or a stratum with fewer
@@ -156,7 +165,9 @@ def bootstrap_statistic(
     """
     _check_count("n_boot", n_boot)
     _check_confidence(confidence)
-    _check_seed(seed)
+    shared = isinstance(seed, np.random.Generator)
+    if not shared:
+        _check_seed(seed)
     if len(values_by_stratum) == 0:
         raise ValueError("values_by_stratum is empty; pass at least one stratum of samples.")
     rng = np.random.default_rng(seed)
@@ -192,8 +203,9 @@ def bootstrap_statistic(
         mean_interval=percentile_interval(means, confidence),
         n_boot=int(n_boot),
         confidence=float(confidence),
-        seed=None if seed is None else int(seed),
+        seed=None if seed is None or shared else int(seed),
         mean_replicates=means,
+        replicates=replicates,
     )
 
 
@@ -203,6 +215,44 @@ def _row_mean(resampled: np.ndarray) -> np.ndarray:
 
 def _row_jnd_ap(resampled: np.ndarray) -> np.ndarray:
     return _jnd_ap_rows(resampled[..., 0], resampled[..., 1])
+
+
+def bootstrap_columns(
+    statistic: Callable[[np.ndarray], np.ndarray],
+    columns: Sequence[np.ndarray],
+    subset: SubsetLabels = None,
+    *,
+    subset_order: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int | np.random.Generator | None = 0,
+) -> BootstrapResult:
+    """:func:`bootstrap_statistic` of per-sample columns split into strata by ``subset``.
+
+    Args:
+        statistic: Vectorised statistic of resampled strata: shape (B, n_k) for one column,
+            (B, n_k, len(columns)) for several; returns (B,).
+        columns: Equal-length per-sample vectors (already validated).
+        subset: One label per sample, or ``None`` for a single subset ``"all"``.
+        subset_order: Order of the subsets in the result; defaults to first appearance.
+        n_boot: Number of resamples (at least 100).
+        confidence: Nominal coverage of the intervals.
+        seed: As in :func:`bootstrap_statistic`.
+
+    Example:
+        >>> res = bootstrap_columns(_row_mean, [np.array([0.0, 1.0] * 20)], n_boot=100)
+        >>> res.estimates
+        {'all': 0.5}
+    """
+    names, groups = _group_indices(subset, len(columns[0]), subset_order)
+    if len(columns) == 1:
+        strata = {name: columns[0][idx] for name, idx in zip(names, groups, strict=True)}
+    else:
+        strata = {
+            name: np.stack([c[idx] for c in columns], axis=1)
+            for name, idx in zip(names, groups, strict=True)
+        }
+    return bootstrap_statistic(strata, statistic, n_boot=n_boot, confidence=confidence, seed=seed)
 
 
 def bootstrap_twoafc(
@@ -236,10 +286,15 @@ def bootstrap_twoafc(
         >>> res.estimates, res.intervals["a"]
         ({'a': 1.0, 'b': 0.0}, (1.0, 1.0))
     """
-    credit = twoafc_credit(d0, d1, h)
-    names, groups = _group_indices(subset, len(credit), subset_order)
-    strata = {name: credit[idx] for name, idx in zip(names, groups, strict=True)}
-    return bootstrap_statistic(strata, _row_mean, n_boot=n_boot, confidence=confidence, seed=seed)
+    return bootstrap_columns(
+        _row_mean,
+        [twoafc_credit(d0, d1, h)],
+        subset,
+        subset_order=subset_order,
+        n_boot=n_boot,
+        confidence=confidence,
+        seed=seed,
+    )
 
 
 def bootstrap_jnd(
@@ -278,8 +333,14 @@ def bootstrap_jnd(
     dv, sv = _as_vector("d", d), _as_fraction("same", same)
     n = _check_lengths(d=dv, same=sv)
     names, groups = _group_indices(subset, n, subset_order)
-    strata = {}
     for name, idx in zip(names, groups, strict=True):
         _check_positive(sv[idx], f" in subset {name!r}")
-        strata[name] = np.stack([dv[idx], sv[idx]], axis=1)
-    return bootstrap_statistic(strata, _row_jnd_ap, n_boot=n_boot, confidence=confidence, seed=seed)
+    return bootstrap_columns(
+        _row_jnd_ap,
+        [dv, sv],
+        subset,
+        subset_order=subset_order,
+        n_boot=n_boot,
+        confidence=confidence,
+        seed=seed,
+    )
