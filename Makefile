@@ -13,7 +13,7 @@ IQA_BENCH_WEIGHTS ?= $(wildcard $(abspath $(CURDIR)/../shared/weights))
 IQA_BENCH_REFERENCE ?= $(wildcard $(abspath $(CURDIR)/../shared/reference))
 export IQA_BENCH_WEIGHTS IQA_BENCH_REFERENCE
 
-.PHONY: install test lint format bench clean
+.PHONY: install test test-fast lint format bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything but the tests marked slow (docstring examples included).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -281,6 +281,7 @@ def register_metric_card(card: MetricCard | Mapping[str, Any], where: str = "car
         ...     "params": {"backbone": "torchvision:resnet18", "taps": ["layer1", "layer2"],
         ...                "lpips": False}}).name
         'lpips-r18'
+        >>> unregister_metric_card("lpips-r18")  # the registry is process-wide
     """
     return _register("metrics", card, where)
 
