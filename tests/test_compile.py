@@ -42,7 +42,7 @@ def test_compiled_lpips_matches_eager_on_cuda():
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
     pytest.importorskip("lpips", reason="the lpips package supplies lpips-alex's linear layers")
-    from iqa_bench.runner.task_run import cuda_float32_precision
+    from iqa_bench.device import cuda_float32_precision
 
     # IEEE float32: with TF32 eager and compiled code may pick convolution algorithms that
     # differ by far more than float32 rounding.
