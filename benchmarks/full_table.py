@@ -99,6 +99,10 @@ def main() -> None:
             + (f", {args.stored_resample} upscale)" if archive_like else ")")
         )
         metrics = "all" if args.metrics == "all" else args.metrics.split(",")
+        if not args.return_freed_memory:  # as `iqa-bench run`: this script is the entry point
+            from iqa_bench.runner.allocator import keep_freed_memory
+
+            keep_freed_memory()
 
         # The first run in a process also pays imports, weight loading and kernel set-up (and
         # compilation with --compile); a throwaway run on a small set takes that out of "cold".
@@ -109,7 +113,6 @@ def main() -> None:
                 dtype=dtype,
                 progress=False,
                 compile=args.compile,
-                keep_freed_memory=not args.return_freed_memory,
                 **kw,
             )
 

@@ -72,8 +72,8 @@ def _resample_count(text: str) -> int:
 
 def _device(text: str) -> str:
     """``--device``: a device this machine has (the message lists them), checked before any work."""
+    from .device import resolve_device
     from .errors import InputError
-    from .runner.run import resolve_device
 
     try:
         resolve_device(text)
@@ -126,9 +126,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     import torch
 
+    from .device import cuda_float32_precision
     from .images import read_image_uint8
     from .metrics import create_metric
-    from .runner.task_run import cuda_float32_precision
 
     metric = create_metric(args.metric, device=args.device)
     tensors = []
@@ -150,7 +150,10 @@ def _split_metrics(text: str) -> list[str] | str:
 
 def _run(args: argparse.Namespace, download: bool):
     from .runner import RunOptions, run_benchmark
+    from .runner.allocator import keep_freed_memory
 
+    if not args.return_freed_memory:  # process-wide, so made here at the entry point only
+        keep_freed_memory()
     options = RunOptions(
         device=args.device,
         dtype=args.dtype,
@@ -164,7 +167,6 @@ def _run(args: argparse.Namespace, download: bool):
         reuse=not args.recompute,
         compile=args.compile,
         max_batch_pixels=args.max_batch_pixels,
-        keep_freed_memory=not args.return_freed_memory,
     )
     return run_benchmark(
         args.dataset,

@@ -1,10 +1,11 @@
 """Read a run directory written by the runner (no torch, no statistics).
 
 A run directory holds ``manifest.json``, ``judgments/<task>.npz`` and
-``scores/<metric>/<task>.npz`` (layout in ``docs/ARCHITECTURE.md``). This module checks that
-contract, aligns every metric's scores with the judgments by ``sample_id``, turns similarities
-into distances (``distance = -score`` when the card says ``higher_is_better``) and drops failed
-(NaN) samples while counting them, so that ``iqa_bench.stats`` only ever sees clean distances.
+``scores/<metric>/<task>.npz``, read and checked through the records of :mod:`iqa_bench.records`
+(layout in ``docs/ARCHITECTURE.md``). This module aligns every metric's scores with the
+judgments by ``sample_id``, turns similarities into distances (``distance = -score`` when the
+card says ``higher_is_better``) and drops failed (NaN) samples while counting them, so that
+``iqa_bench.stats`` only ever sees clean distances.
 
 Example:
     >>> run = load_run("runs/synthetic/20261126-131500-synthetic")  # doctest: +SKIP
@@ -16,16 +17,21 @@ Example:
 from __future__ import annotations
 
 import difflib
-import json
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .records import (
+    DatasetRecord,
+    MetricRecord,
+    RunManifest,
+    read_judgments,
+    read_manifest,
+    read_scores,
+    to_json,
+)
 from .tasks import TASKS
 
 __all__ = [
@@ -34,14 +40,13 @@ __all__ = [
     "DatasetInfo",
     "JNDData",
     "MOSData",
-    "MetricInfo",
+    "MetricRecord",
     "Run",
     "TwoAFCData",
     "load_run",
 ]
 
 GROUP_ORDER: tuple[str, ...] = ("classical", "deep-baseline", "lpips", "custom")
-SCHEMA = 1
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,8 @@ class DatasetInfo:
         split: Split that was scored, e.g. ``"val"``.
         description: Card description.
         source: Card source / citation.
-        raw: The manifest's ``dataset`` entry as written.
+        raw: The manifest's ``dataset`` entry (every field of
+            :class:`~iqa_bench.records.DatasetRecord`).
     """
 
     name: str
@@ -66,28 +72,18 @@ class DatasetInfo:
     source: str
     raw: dict[str, Any]
 
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """One metric's manifest entry.
-
-    Attributes:
-        name: Metric name (card name).
-        status: ``"ok"`` or ``"skipped"`` (anything else is kept as written).
-        group: Report group: classical, deep-baseline, lpips or custom.
-        higher_is_better: True for similarities (e.g. SSIM, PSNR); scores are negated on load.
-        card_version: Version of the metric card.
-        reason: Why the metric was skipped, else ``None``.
-        raw: The manifest entry as written (params, weight hashes, timings, ...).
-    """
-
-    name: str
-    status: str
-    group: str
-    higher_is_better: bool
-    card_version: int | None
-    reason: str | None
-    raw: dict[str, Any]
+    @classmethod
+    def from_record(cls, record: DatasetRecord) -> DatasetInfo:
+        """The reader's view of a manifest's dataset record."""
+        return cls(
+            name=record.name,
+            card_version=record.card_version,
+            synthetic=record.synthetic,
+            split=record.split,
+            description=record.description.strip(),
+            source=record.source.strip(),
+            raw=to_json(record),
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,54 +177,25 @@ class AlignedData:
     subset_order: tuple[str, ...]
 
 
-def _load_npz(path: Path, keys: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} not found: the run has no {what}; re-run the benchmark for it or pass "
-            "a complete run directory."
-        )
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            names = list(npz.files)
-            arrays = {k: np.asarray(npz[k]).reshape(-1) for k in keys if k in names}
-    # A file cut short by a killed run or a full disk fails inside zipfile/zlib, whose messages
-    # name neither the file nor the fix.
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
-        raise InputError(
-            f"{path} ({what}) is not a readable .npz file ({type(exc).__name__}: {exc}); it is "
-            "truncated or damaged. Re-run `iqa-bench run` with --out set to this run folder, "
-            "which recomputes it."
-        ) from None
-    missing = [k for k in keys if k not in arrays]
-    if missing:
-        raise InputError(
-            f"{path} lacks array(s) {missing} (has {sorted(names)}); the contract "
-            f"needs {list(keys)}, see docs/ARCHITECTURE.md."
-        )
-    lengths = {k: len(v) for k, v in arrays.items()}
-    if len(set(lengths.values())) != 1:
-        raise InputError(f"{path} has arrays of different lengths {lengths}; re-run the benchmark.")
-    arrays["sample_id"] = arrays["sample_id"].astype(str)
-    return arrays
-
-
 @dataclass(frozen=True, eq=False)
 class Run:
     """A loaded run directory; arrays are read lazily and cached.
 
     Attributes:
         path: The run directory.
-        manifest: ``manifest.json`` as a dict.
+        record: ``manifest.json`` as read (a schema-1 manifest upgraded to schema 2).
+        manifest: ``record`` as plain JSON values (what a schema-2 ``manifest.json`` holds).
         run_id: The run's id.
         dataset: Dataset card info.
-        metrics: Metric infos in manifest order.
+        metrics: Metric records in manifest order.
     """
 
     path: Path
+    record: RunManifest
     manifest: dict[str, Any]
     run_id: str
     dataset: DatasetInfo
-    metrics: dict[str, MetricInfo]
+    metrics: dict[str, MetricRecord]
     _cache: dict[tuple[str, ...], Any] = field(default_factory=dict, repr=False)
 
     def tasks(self) -> list[str]:
@@ -238,9 +205,8 @@ class Run:
             >>> run.tasks()  # doctest: +SKIP
             ['2afc', 'jnd']
         """
-        listed = self.manifest.get("tasks")
-        if isinstance(listed, dict) and listed:
-            return [str(t) for t in listed]
+        if self.record.tasks:
+            return list(self.record.tasks)
         return sorted(p.stem for p in (self.path / "judgments").glob("*.npz"))
 
     def metric_names(self, status: str | None = "ok") -> list[str]:
@@ -277,15 +243,15 @@ class Run:
     def failed_samples(self) -> list[dict[str, Any]]:
         """The manifest's ``failed_samples`` list (task, sample_id, path, reason): samples
         that failed while scoring (their scores are NaN)."""
-        return list(self.manifest.get("failed_samples") or [])
+        return [to_json(e) for e in self.record.failed_samples]
 
     def bad_samples(self) -> list[dict[str, Any]]:
         """The manifest's ``bad_samples`` list: samples dropped when opening the dataset.
 
-        Entries hold ``sample_id``, ``path``, ``reason`` and, from newer runners, ``task`` and
-        ``subset`` (``""`` when unknown). These samples are in no judgments or scores file.
+        Entries hold ``sample_id``, ``path``, ``reason``, ``task`` and ``subset`` (``""`` when
+        unknown, as in runs of older versions). These samples are in no judgments or scores file.
         """
-        return [e for e in self.manifest.get("bad_samples") or [] if isinstance(e, dict)]
+        return [to_json(e) for e in self.record.bad_samples]
 
     def subsets(self, task: str) -> tuple[str, ...]:
         """Subset names of ``task`` in order of first appearance in the judgments."""
@@ -343,7 +309,7 @@ class Run:
         Raises:
             ValueError: When the manifest does not record it (a run of an older version).
         """
-        value = self.dataset.raw.get("mos_higher_is_better")
+        value = self.record.dataset.mos_higher_is_better
         if not isinstance(value, bool):
             raise ValueError(
                 f"{self.path / 'manifest.json'}: dataset.mos_higher_is_better is {value!r}, not "
@@ -369,26 +335,13 @@ class Run:
         if key not in self._cache:
             if task not in TASKS:
                 raise ValueError(f"task {task!r} is not scorable; use one of {list(TASKS)}.")
-            path = self.path / "judgments" / f"{task}.npz"
-            name = TASKS[task].judgment
-            arrays = _load_npz(path, ("sample_id", "subset", name), f"{task} judgments")
-            sid = arrays["sample_id"]
-            uniq, counts = np.unique(sid, return_counts=True)
-            if (counts > 1).any():
-                raise ValueError(
-                    f"{path} repeats sample_id {uniq[counts > 1][:3].tolist()}; each sample must "
-                    "appear once. Re-run the benchmark."
-                )
-            values = arrays[name].astype(np.float64)
-            if not np.isfinite(values).all():
-                raise ValueError(f"{path}: {name} has NaN/inf judgments; re-run the benchmark.")
-            subset = arrays["subset"].astype(str)
-            _, first = np.unique(subset, return_index=True)
-            order = tuple(str(subset[i]) for i in sorted(first))
-            self._cache[key] = (sid, subset, order, values)
+            judged = read_judgments(self.path / "judgments" / f"{task}.npz", task)
+            _, first = np.unique(judged.subset, return_index=True)
+            order = tuple(str(judged.subset[i]) for i in sorted(first))
+            self._cache[key] = (judged.sample_id, judged.subset, order, judged.values)
         return self._cache[key]
 
-    def _metric(self, metric: str) -> MetricInfo:
+    def _metric(self, metric: str) -> MetricRecord:
         if metric not in self.metrics:
             close = difflib.get_close_matches(metric, list(self.metrics), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -412,20 +365,20 @@ class Run:
         sid, subset, order, judged = self._judgments(task)
         path = self.path / "scores" / metric / f"{task}.npz"
         keys = TASKS[task].scores
-        arrays = _load_npz(path, ("sample_id", *keys), f"{task} scores of {metric!r}")
-        position = {s: i for i, s in enumerate(arrays["sample_id"])}
-        if len(position) != len(arrays["sample_id"]) or set(position) != set(sid.tolist()):
+        scores = read_scores(path, task, f"{task} scores of {metric!r}")
+        position = {s: i for i, s in enumerate(scores.sample_id)}
+        if len(position) != len(scores.sample_id) or set(position) != set(sid.tolist()):
             missing = sorted(set(sid.tolist()) - set(position))[:3]
             extra = sorted(set(position) - set(sid.tolist()))[:3]
             raise ValueError(
                 f"{path}: sample_ids do not match judgments/{task}.npz ({len(position)} unique of "
-                f"{len(arrays['sample_id'])} vs {len(sid)}; missing e.g. {missing}, extra e.g. "
+                f"{len(scores.sample_id)} vs {len(sid)}; missing e.g. {missing}, extra e.g. "
                 f"{extra}). Scores and judgments come from different runs or datasets; re-run "
                 "the metric on this run's dataset."
             )
         take = np.array([position[s] for s in sid.tolist()], dtype=np.int64)
         sign = -1.0 if info.higher_is_better else 1.0
-        dists = [sign * arrays[k].astype(np.float64)[take] for k in keys]
+        dists = [sign * scores.values[k].astype(np.float64)[take] for k in keys]
         ok = ~np.any([np.isnan(d) for d in dists], axis=0)
         result = (
             sid[ok],
@@ -439,27 +392,6 @@ class Run:
         return result
 
 
-def _metric_info(name: str, entry: Any, manifest_path: Path) -> MetricInfo:
-    if not isinstance(entry, dict):
-        raise ValueError(f"{manifest_path}: metrics[{name!r}] must be an object, got {entry!r}.")
-    status = str(entry.get("status", "ok"))
-    if status == "ok" and "higher_is_better" not in entry:
-        # Guessing the orientation would silently flip a similarity's score around 50%.
-        raise ValueError(
-            f"{manifest_path}: metrics[{name!r}] lacks 'higher_is_better'; the runner must "
-            "record each metric card's orientation."
-        )
-    return MetricInfo(
-        name=name,
-        status=status,
-        group=str(entry.get("group", "custom")),
-        higher_is_better=bool(entry.get("higher_is_better", False)),
-        card_version=entry.get("card_version"),
-        reason=entry.get("reason"),
-        raw=entry,
-    )
-
-
 def load_run(run_dir: str | Path) -> Run:
     """Loads and checks a run directory's manifest; score arrays are read on demand.
 
@@ -471,7 +403,8 @@ def load_run(run_dir: str | Path) -> Run:
 
     Raises:
         FileNotFoundError: When ``run_dir`` or its ``manifest.json`` does not exist.
-        ValueError: When the manifest is not valid JSON or does not follow schema 1.
+        ContractError: When the manifest is not valid JSON or breaks the run contract
+            (schema 1 or 2; naming the field and how to re-create the run). A ValueError.
 
     Example:
         >>> run = load_run("runs/synthetic/20261126-131500-synthetic")  # doctest: +SKIP
@@ -490,45 +423,12 @@ def load_run(run_dir: str | Path) -> Run:
             f"{path} is not a run directory: {manifest_path.name} is missing. Pass the folder "
             "that contains manifest.json (e.g. runs/<dataset>/<run-id>)."
         )
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"{manifest_path} is not valid JSON ({exc}); re-run the benchmark."
-        ) from None
-    if not isinstance(manifest, dict):
-        raise ValueError(f"{manifest_path} must hold a JSON object; re-run the benchmark.")
-    if manifest.get("schema") != SCHEMA:
-        raise ValueError(
-            f"{manifest_path} has schema {manifest.get('schema')!r}; this version reads schema "
-            f"{SCHEMA}. Upgrade iqa-bench or re-run the benchmark."
-        )
-    for key in ("run_id", "dataset", "metrics"):
-        if key not in manifest:
-            raise ValueError(
-                f"{manifest_path} lacks {key!r}; see the manifest schema in docs/ARCHITECTURE.md."
-            )
-    ds = manifest["dataset"]
-    if not isinstance(ds, dict) or "name" not in ds:
-        raise ValueError(f"{manifest_path}: 'dataset' must be an object with a 'name'.")
-    if not isinstance(manifest["metrics"], dict):
-        raise ValueError(f"{manifest_path}: 'metrics' must be an object keyed by metric name.")
-    dataset = DatasetInfo(
-        name=str(ds["name"]),
-        card_version=ds.get("card_version"),
-        synthetic=bool(ds.get("synthetic", False)),
-        split=ds.get("split"),
-        description=str(ds.get("description", "")).strip(),
-        source=str(ds.get("source", "")).strip(),
-        raw=ds,
-    )
-    metrics = {
-        str(n): _metric_info(str(n), e, manifest_path) for n, e in manifest["metrics"].items()
-    }
+    record = read_manifest(manifest_path)
     return Run(
         path=path,
-        manifest=manifest,
-        run_id=str(manifest["run_id"]),
-        dataset=dataset,
-        metrics=metrics,
+        record=record,
+        manifest=to_json(record),
+        run_id=record.run_id,
+        dataset=DatasetInfo.from_record(record.dataset),
+        metrics=dict(record.metrics),
     )

@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import struct
 import zlib
 from collections.abc import Sequence
@@ -23,6 +22,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+
+from iqa_bench.records import (
+    DatasetRecord,
+    EnvironmentRecord,
+    FailedSampleRecord,
+    MetricRecord,
+    PackageRecord,
+    RunManifest,
+    TaskRecord,
+    TimingsRecord,
+    manifest_json,
+)
+from tests.run_fixture import bad_sample_record
 
 W, H = 32, 24
 
@@ -341,50 +353,43 @@ def make_mos_run(
         np.savez(
             run_dir / "scores" / m.name / "mos.npz", sample_id=np.array(ids[::-1]), d=score[::-1]
         )
-        entries[m.name] = {
-            "status": "ok",
-            "card_version": 1,
-            "type": "fake",
-            "group": m.group,
-            "higher_is_better": m.higher_is_better,
-            "description": "fabricated",
-            "params": {},
-            "weight_hashes": {},
-            "timings": {"mos": 0.1},
-        }
-    manifest = {
-        "schema": 1,
-        "run_id": run_id,
-        "created": "2026-11-26T13:15:00+00:00",
-        "package": {
-            "name": "iqa-bench",
-            "version": "0.1.0",
-            "git_commit": "abc123def456",
-            "git_dirty": False,
-        },
-        "environment": {"python": "3.11.7"},
-        "dataset": {
-            "name": dataset,
-            "card_version": 1,
-            "adapter": dataset,
-            "synthetic": False,
-            "root": f"/data/{dataset}",
-            "split": "all",
-            "mos_higher_is_better": higher_is_better_mos,
-            "description": "fabricated MOS judgments for tests",
-            "source": "tests/mos_fixture.py",
-        },
-        "device": "cpu",
-        "dtype": "fp32",
-        "batch_size": 64,
-        "resize": resize,
-        "tasks": {"mos": {"n": len(ids), "subsets": {t: n_per_type for t in types}}},
-        "metrics": entries,
-        "failed_samples": [
-            {"task": "mos", "sample_id": ids[i], "path": "x.bmp", "reason": "bad"} for i in failed
-        ],
-        "bad_samples": [dict(e) for e in bad_samples],
-        "timings": {"total_s": 1.0},
-    }
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        entries[m.name] = MetricRecord(
+            name=m.name,
+            status="ok",
+            card_version=1,
+            type="fake",
+            group=m.group,
+            higher_is_better=m.higher_is_better,
+            description="fabricated",
+            timings={"mos": 0.1},
+        )
+    manifest = RunManifest(
+        run_id=run_id,
+        created="2026-11-26T13:15:00+00:00",
+        package=PackageRecord(version="0.1.0", git_commit="abc123def456", git_dirty=False),
+        environment=EnvironmentRecord(python="3.11.7"),
+        dataset=DatasetRecord(
+            name=dataset,
+            card_version=1,
+            adapter=dataset,
+            synthetic=False,
+            root=f"/data/{dataset}",
+            split="all",
+            mos_higher_is_better=higher_is_better_mos,
+            description="fabricated MOS judgments for tests",
+            source="tests/mos_fixture.py",
+        ),
+        device="cpu",
+        dtype="fp32",
+        batch_size=64,
+        resize=resize,
+        tasks={"mos": TaskRecord(len(ids), {t: n_per_type for t in types})},
+        metrics=entries,
+        failed_samples=tuple(
+            FailedSampleRecord("mos", ids[i], "x.bmp", "bad", tuple(entries)) for i in failed
+        ),
+        bad_samples=tuple(bad_sample_record(e) for e in bad_samples),
+        timings=TimingsRecord(total_s=1.0),
+    )
+    (run_dir / "manifest.json").write_text(manifest_json(manifest))
     return run_dir

@@ -1,4 +1,4 @@
-"""Fabricates a run directory exactly per the contract in docs/ARCHITECTURE.md.
+"""Fabricates a run directory through the run contract's records (``iqa_bench.records``).
 
 Judgments come from latent "true" distances; each metric sees those distances plus Gaussian
 noise of its own scale, so a smaller ``noise`` means a metric that agrees more with the judges.
@@ -17,6 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from iqa_bench.records import (
+    BadSampleRecord,
+    DatasetRecord,
+    EnvironmentRecord,
+    FailedSampleRecord,
+    MetricRecord,
+    PackageRecord,
+    RunManifest,
+    TaskRecord,
+    TimingsRecord,
+    manifest_json,
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,32 @@ DEFAULT_SKIPPED: Mapping[str, str] = {
 }
 TWOAFC_SUBSETS = ("traditional", "cnn", "superres")
 JND_SUBSETS = ("traditional", "cnn")
+
+
+def bad_sample_record(entry: Mapping[str, str]) -> BadSampleRecord:
+    """A ``bad_samples`` entry; one without ``task``/``subset`` (an older runner's) gets ``""``."""
+    return BadSampleRecord(**({"task": "", "subset": ""} | dict(entry)))
+
+
+def schema1_manifest(run_dir: Path) -> dict:
+    """The run's manifest as the runner wrote it before the records (schema 1).
+
+    Schema 1 left out ``reason``/``compiled`` of scored metrics and ``weight_hashes``/``timings``
+    of skipped ones, and runs of its earlier versions lacked the run settings after
+    ``batch_size``, ``dataset.load_size`` and ``bad_samples``; this drops them all.
+    """
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest["schema"] = 1
+    for key in ("max_batch_pixels", "workers", "resize", "compile", "world_size", "bad_samples"):
+        manifest.pop(key)
+    manifest["dataset"].pop("load_size")
+    for entry in manifest["metrics"].values():
+        drop = ("reason", "compiled") if entry["status"] == "ok" else ("weight_hashes", "timings")
+        for key in (*drop, "compiled"):
+            entry.pop(key, None)
+    manifest["environment"] = {k: v for k, v in manifest["environment"].items() if v is not None}
+    manifest["timings"] = {k: v for k, v in manifest["timings"].items() if v is not None}
+    return manifest
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -97,7 +136,7 @@ def make_run(
     (run_dir / "judgments").mkdir(parents=True)
     rng = np.random.default_rng(judgment_seed)
     mrng = np.random.default_rng(metric_seed)
-    tasks: dict[str, dict] = {}
+    tasks: dict[str, TaskRecord] = {}
     latent: dict[str, tuple[np.ndarray, ...]] = {}
 
     ids, subs = _ids("val", twoafc_subsets, n_per_subset, id_prefix)
@@ -106,7 +145,7 @@ def make_run(
     np.savez(
         run_dir / "judgments" / "2afc.npz", sample_id=np.array(ids), subset=np.array(subs), h=h
     )
-    tasks["2afc"] = {"n": len(ids), "subsets": {s: n_per_subset for s in twoafc_subsets}}
+    tasks["2afc"] = TaskRecord(len(ids), {s: n_per_subset for s in twoafc_subsets})
     latent["2afc"] = (t0, t1)
 
     if jnd_subsets:
@@ -120,11 +159,11 @@ def make_run(
             subset=np.array(jsubs),
             same=same,
         )
-        tasks["jnd"] = {"n": len(jids), "subsets": {s: n_per_subset for s in jnd_subsets}}
+        tasks["jnd"] = TaskRecord(len(jids), {s: n_per_subset for s in jnd_subsets})
         latent["jnd"] = (t,)
 
     all_ids = {"2afc": ids, **({"jnd": jids} if jnd_subsets else {})}
-    entries: dict[str, dict] = {}
+    entries: dict[str, MetricRecord] = {}
     for m in metrics:
         folder = run_dir / "scores" / m.name
         folder.mkdir(parents=True)
@@ -140,61 +179,55 @@ def make_run(
             keys = ("d0", "d1") if task == "2afc" else ("d",)
             arrays = {k: v[::-1] for k, v in zip(keys, values, strict=True)}
             np.savez(folder / f"{task}.npz", sample_id=np.array(all_ids[task][::-1]), **arrays)
-        entries[m.name] = {
-            "status": "ok",
-            "card_version": 1,
-            "type": m.type,
-            "group": m.group,
-            "higher_is_better": m.higher_is_better,
-            "description": f"fabricated {m.group} metric",
-            "params": {},
-            "weight_hashes": {"trunk": "sha256:" + "ab" * 8} if m.group != "classical" else {},
-            "timings": {task: 0.1 for task in latent},
-        }
+        entries[m.name] = MetricRecord(
+            name=m.name,
+            status="ok",
+            card_version=1,
+            type=m.type,
+            group=m.group,
+            higher_is_better=m.higher_is_better,
+            description=f"fabricated {m.group} metric",
+            weight_hashes={"trunk": "sha256:" + "ab" * 8} if m.group != "classical" else {},
+            timings={task: 0.1 for task in latent},
+        )
     for name, reason in skipped.items():
-        entries[name] = {
-            "status": "skipped",
-            "reason": reason,
-            "card_version": 1,
-            "type": "lpips",
-            "group": "lpips",
-            "higher_is_better": False,
-            "description": "skipped metric",
-            "params": {},
-        }
-
-    manifest = {
-        "schema": 1,
-        "run_id": run_id,
-        "created": "2026-11-26T13:15:00+00:00",
-        "package": {
-            "name": "iqa-bench",
-            "version": "0.1.0",
-            "git_commit": "abc123def456",
-            "git_dirty": False,
-        },
-        "environment": {"python": "3.11.7", "torch": "2.14.1", "platform": "Linux-x86_64"},
-        "dataset": {
-            "name": dataset,
-            "card_version": 1,
-            "adapter": dataset,
-            "synthetic": synthetic,
-            "root": f"/data/{dataset}",
-            "split": "val",
-            "description": "fabricated judgments for tests",
-            "source": "tests/run_fixture.py",
-        },
-        "device": "cpu",
-        "dtype": "fp32",
-        "batch_size": 64,
-        "tasks": tasks,
-        "metrics": entries,
-        "failed_samples": [
-            {"task": t, "sample_id": all_ids[t][i], "path": f"/data/{i}.png", "reason": "bad PNG"}
+        entries[name] = MetricRecord(
+            name=name,
+            status="skipped",
+            reason=reason,
+            card_version=1,
+            type="lpips",
+            group="lpips",
+            higher_is_better=False,
+            description="skipped metric",
+        )
+    scored = tuple(m.name for m in metrics)
+    manifest = RunManifest(
+        run_id=run_id,
+        created="2026-11-26T13:15:00+00:00",
+        package=PackageRecord(version="0.1.0", git_commit="abc123def456", git_dirty=False),
+        environment=EnvironmentRecord(python="3.11.7", torch="2.14.1", platform="Linux-x86_64"),
+        dataset=DatasetRecord(
+            name=dataset,
+            card_version=1,
+            adapter=dataset,
+            synthetic=synthetic,
+            root=f"/data/{dataset}",
+            split="val",
+            description="fabricated judgments for tests",
+            source="tests/run_fixture.py",
+        ),
+        device="cpu",
+        dtype="fp32",
+        batch_size=64,
+        tasks=tasks,
+        metrics=entries,
+        failed_samples=tuple(
+            FailedSampleRecord(t, all_ids[t][i], f"/data/{i}.png", "bad PNG", scored)
             for t, i in failed
-        ],
-        "bad_samples": [dict(e) for e in bad_samples],
-        "timings": {"total_s": 12.3, "decode_s": 1.1},
-    }
-    (run_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        ),
+        bad_samples=tuple(bad_sample_record(e) for e in bad_samples),
+        timings=TimingsRecord(total_s=12.3, decode_s=1.1),
+    )
+    (run_dir / "manifest.json").write_text(manifest_json(manifest), encoding="utf-8")
     return run_dir

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import torch
 
+from iqa_bench.device import check_autocast
 from iqa_bench.results import load_run
 from iqa_bench.runner import RunOptions, run_benchmark
-from iqa_bench.runner.task_run import check_autocast
 from iqa_bench.stats import jnd_map, twoafc_scores
 from tests.conftest import weights_file
 

@@ -16,8 +16,6 @@ import iqa_bench
 from iqa_bench.functional.lpips import lpips_distance, normalize_features
 from iqa_bench.metrics import layout, trunk
 from iqa_bench.metrics.layout import SmallMapConv2d, adapt_conv_layouts, runs_in_nchw
-from iqa_bench.runner import RunOptions, run_benchmark
-from iqa_bench.runner.allocator import allocator_note, keep_freed_memory
 
 
 def _conv(cin=8, cout=6, k=3) -> nn.Conv2d:
@@ -158,17 +156,51 @@ def test_lpips_head_leaves_its_inputs_untouched_and_channels_last_norm_agrees():
     assert torch.isfinite(leaf.grad).all()
 
 
+# In a fresh process: the setting is process-wide and must not leak into (or from) other tests.
+_ALLOCATOR_RUNS = """
+import json, sys
+from iqa_bench.runner import RunOptions, run_benchmark
+from iqa_bench.runner.allocator import keep_freed_memory
+opts = RunOptions(progress=False, batch_size=8)
+out = sys.argv[1]
+notes = [run_benchmark("synthetic", ["l2"], out + "/a", opts, log=print).manifest]
+state = keep_freed_memory()
+notes.append(run_benchmark("synthetic", ["l2"], out + "/b", opts, log=print).manifest)
+print(json.dumps([state] + [m["environment"]["cpu_allocator"] for m in notes]))
+"""
+
+
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="keep_freed_memory needs glibc")
-def test_runner_keeps_freed_memory_on_glibc_and_records_it(tmp_path):
-    state = keep_freed_memory()
-    assert state["applied"] is True and keep_freed_memory() is state
-    assert allocator_note(state).endswith("keeps freed blocks up to 1024 MiB")
-    opts = RunOptions(progress=False, batch_size=8)
-    result = run_benchmark("synthetic", ["l2"], tmp_path / "a", opts, log=lambda m: None)
-    assert "keeps freed blocks" in result.manifest["environment"]["cpu_allocator"]
-    opts = RunOptions(progress=False, batch_size=8, keep_freed_memory=False)
-    result = run_benchmark("synthetic", ["l2"], tmp_path / "b", opts, log=lambda m: None)
-    assert result.manifest["environment"]["cpu_allocator"] == "default (not requested)"
+def test_runs_record_the_allocator_setting_in_force_and_never_make_it(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _ALLOCATOR_RUNS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    state, first, second = json.loads(proc.stdout.splitlines()[-1])
+    assert first == "default (not requested)"  # a library call left glibc's defaults alone
+    assert state["applied"] is True and state["threshold_bytes"] == 1 << 30
+    assert second.endswith("keeps freed blocks up to 1024 MiB")  # read after the entry point set it
+
+
+def test_cli_entry_point_sets_the_allocator_unless_told_not_to(monkeypatch, tmp_path):
+    from iqa_bench import cli
+    from iqa_bench.runner import allocator
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(1))
+    monkeypatch.setattr("iqa_bench.runner.run_benchmark", lambda *a, **k: None)
+    for flags, set_it in (([], True), (["--return-freed-memory"], False)):
+        calls.clear()
+        args = cli.build_parser().parse_args(["run", "--dataset", "synthetic", *flags])
+        cli._run(args, download=False)
+        assert calls == ([1] if set_it else [])
 
 
 def test_lpips_compare_features_consumes_fresh_features_in_place_with_equal_values():

@@ -362,3 +362,19 @@ def test_cuda_fp32_run_matches_the_cpu_run_and_tf32_stays_close(bapps_root, tmp_
     for label in ("cuda", "tf32"):
         seconds = runs[label].manifest["metrics"]["lpips-alex-baseline"]["timings"]["2afc"]
         assert 0 < seconds < runs[label].manifest["timings"]["total_s"]
+
+
+def test_written_manifest_follows_the_contract_and_a_schema1_one_is_reused(bapps_root, tmp_path):
+    from iqa_bench.records import read_manifest
+    from tests.run_fixture import schema1_manifest
+
+    result = run_benchmark(str(bapps_root), ["l2"], tmp_path / "run", _opts(), log=lambda m: None)
+    path = result.run_dir / "manifest.json"
+    assert read_manifest(path) == result.record  # strict: every field, no other
+    assert json.loads(path.read_text(encoding="utf-8")) == result.manifest
+    path.write_text(json.dumps(schema1_manifest(result.run_dir)), encoding="utf-8")
+    messages: list[str] = []
+    again = run_benchmark(str(bapps_root), ["l2"], result.run_dir, _opts(), log=messages.append)
+    assert "2afc: reusing finished scores of l2" in messages
+    assert again.record.schema == 2 and again.record.run_id == result.record.run_id
+    assert read_manifest(path) == again.record

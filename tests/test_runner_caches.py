@@ -235,15 +235,15 @@ def test_large_images_are_scored_in_batches_within_the_pixel_budget(tmp_path, mo
 
 @pytest.mark.parametrize(("cores", "expected"), [(None, 2), (1, 2), (2, 2), (6, 6), (16, 8)])
 def test_default_decoding_threads_follow_the_cores(monkeypatch, cores, expected):
-    import iqa_bench.runner.task_run as task_run
+    from iqa_bench import device
 
-    monkeypatch.setattr(task_run.os, "cpu_count", lambda: cores)
-    assert task_run.default_workers() == expected
+    monkeypatch.setattr(device.os, "cpu_count", lambda: cores)
+    assert device.default_workers() == expected
 
 
 def test_manifest_records_the_decoding_threads_used(bapps_root, tmp_path):
     result = run_benchmark(str(bapps_root), ["l2"], tmp_path / "a", _opts(), log=lambda m: None)
-    from iqa_bench.runner.task_run import default_workers
+    from iqa_bench.device import default_workers
 
     assert result.manifest["workers"] == default_workers()
     result = run_benchmark(

@@ -1,6 +1,8 @@
 """The batched runner: every sample decoded once, scored by every metric, stored with provenance.
 
-It computes no statistics: it writes per-sample distances (see ``docs/ARCHITECTURE.md``).
+It computes no statistics: it writes per-sample distances and a
+:class:`~iqa_bench.records.RunManifest` (see ``docs/ARCHITECTURE.md``). The CPU allocator setting
+is the entry point's to make (:mod:`.allocator`); the manifest records the one in force.
 """
 
 from __future__ import annotations
@@ -8,24 +10,39 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from ..config import metric_cards
 from ..datasets import Dataset, open_dataset
+from ..device import DTYPES, check_autocast, cuda_float32_precision, default_workers, resolve_device
 from ..download import DEFAULT_STALL_TIMEOUT
 from ..errors import InputError, RunDirBusyError
-from ..metrics import Metric, create_metric
+from ..metrics import METRIC_TYPES, Metric, create_metric
 from ..metrics.base import COMPILE_MODES
+from ..records import (
+    BadSampleRecord,
+    DatasetRecord,
+    EnvironmentRecord,
+    FailedSampleRecord,
+    MetricRecord,
+    PackageRecord,
+    RunManifest,
+    TaskRecord,
+    TimingsRecord,
+    to_json,
+)
 from ..weights import WeightsUnavailableError
 from . import store
-from .allocator import allocator_note, keep_freed_memory
+from .allocator import allocator_in_force
 from .distributed import DistContext, dist_context
 from .provenance import environment_info, new_run_id, now_iso, package_info
-from .task_run import DTYPES, TaskRun, check_autocast, cuda_float32_precision, default_workers
+from .task_run import TaskRun
+
+Log = Callable[[str], None]
 
 
 @dataclass
@@ -55,10 +72,6 @@ class RunOptions:
         compile: ``torch.compile`` mode for network metrics (``default`` or
             ``max-autotune-no-cudagraphs``); None runs them eagerly. Values agree with eager
             execution to float32 rounding, so finished results are reused either way.
-        keep_freed_memory: Let glibc keep freed blocks of up to 1 GiB in this process for reuse
-            instead of returning them to the kernel (see :mod:`.allocator`): large CPU tensors
-            are then not page-faulted in again for every batch. Speed and resident memory only;
-            process-wide and not undone after the run.
         overlap_decoding: Decode the next batches while the metrics score the current one
             (True), or decode a whole chunk first and then score it (False). None (default)
             overlaps on CUDA, where decoding runs on otherwise idle cores, and not on CPU, where
@@ -79,18 +92,19 @@ class RunOptions:
     reuse: bool = True
     max_batch_pixels: int = 64 * 256 * 256
     compile: str | None = None
-    keep_freed_memory: bool = True
     overlap_decoding: bool | None = None
 
     def __post_init__(self) -> None:
-        """Check the values now, so a bad one fails before any work instead of scoring nothing.
+        self.check()
+
+    def check(self) -> None:
+        """Check the values (again at the start of a run: the options are mutable), so a bad
+        one fails before any work instead of scoring nothing.
 
         Raises:
             InputError: Naming the attribute, the bad value and the accepted range.
         """
         from numbers import Integral
-
-        from ..errors import InputError
 
         counts = {  # attribute: (value, what None means; "" where None is not accepted)
             "batch_size": (self.batch_size, ""),
@@ -119,59 +133,26 @@ class RunOptions:
 
 @dataclass
 class RunResult:
-    """What ``run_benchmark`` produced."""
+    """What ``run_benchmark`` produced: the run directory, its manifest and the skipped metrics."""
 
     run_dir: Path
-    manifest: dict
+    record: RunManifest
     skipped: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def manifest(self) -> dict:
+        """The manifest as written to ``manifest.json`` (plain JSON values)."""
+        return to_json(self.record)
 
-def resolve_device(
-    device: str | torch.device | None, ctx: DistContext | None = None
-) -> torch.device:
-    """The device to run on, checked to exist on this machine.
 
-    Args:
-        device: ``cpu``, ``cuda``, ``cuda:1``, ``mps``...; None picks CUDA when present, else CPU.
-        ctx: Under torchrun, a bare ``cuda`` becomes this process's ``LOCAL_RANK`` GPU.
+@dataclass(frozen=True)
+class OpenOptions:
+    """How to open a dataset given by name or path (see ``open_dataset``)."""
 
-    Raises:
-        InputError: ``device`` is not a torch device name, or names one this machine lacks (for
-            ``cuda``: no GPU, no driver, or a CPU-only torch build); the message lists the
-            devices there are.
-
-    Example:
-        >>> resolve_device("cpu")
-        device(type='cpu')
-    """
-    from ..errors import InputError
-
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    available = ["cpu"]
-    for kind in ("cuda", "xpu", "mps"):
-        backend = getattr(torch, kind, None)
-        if backend is not None and backend.is_available():
-            available += [kind, *(f"{kind}:{i}" for i in range(backend.device_count()))]
-    fix = (
-        f"devices here: {', '.join(available)}; pass one of them, or no device to use "
-        f"{'cuda' if 'cuda' in available else 'cpu'}"
-    )
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"device: {device!r} is not a torch device name; {fix}.") from None
-    if dev.type != "cpu" and str(dev) not in available:
-        count = sum(name.startswith(f"{dev.type}:") for name in available)
-        found = (
-            f"torch finds {count} {dev.type} device(s)"
-            if count
-            else f"torch finds no {dev.type} device: no GPU, no driver, or a torch build without it"
-        )
-        raise InputError(f"device: {device!r} is not available ({found}); {fix}.")
-    if dev.type == "cuda" and dev.index is None and ctx is not None and ctx.world_size > 1:
-        dev = torch.device("cuda", ctx.local_rank)
-    return dev
+    data_root: str | Path | None = None
+    split: str = "val"
+    download: bool = False
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT
 
 
 def build_metrics(names: Sequence[str] | str, device: torch.device, log) -> tuple[dict, dict]:
@@ -199,35 +180,71 @@ def build_metrics(names: Sequence[str] | str, device: torch.device, log) -> tupl
     return metrics, skipped
 
 
-def metric_record(metric: Metric) -> dict:
+def metric_record(
+    metric: Metric, timings: dict[str, float], compiled: str | None = None
+) -> MetricRecord:
+    """The manifest record of a metric that was scored."""
     card = metric.card
-    return {
-        "status": "ok",
-        "card_version": card.version,
-        "type": card.type,
-        "group": card.group,
-        "higher_is_better": bool(metric.higher_is_better),
-        "description": card.description,
-        "params": dict(card.params),
-        "weight_hashes": dict(metric.weight_hashes),
-        "timings": {},
-    }
+    return MetricRecord(
+        name=card.name,
+        status="ok",
+        card_version=card.version,
+        type=card.type,
+        group=card.group,
+        higher_is_better=bool(metric.higher_is_better),
+        description=card.description,
+        params=dict(card.params),
+        weight_hashes=dict(metric.weight_hashes),
+        timings=timings,
+        compiled=compiled,
+    )
 
 
-def skipped_record(name: str, reason: str) -> dict:
+def skipped_record(name: str, reason: str) -> MetricRecord:
+    """The manifest record of a metric that could not be built (``reason`` says why)."""
     card = metric_cards()[name]
-    from ..metrics import METRIC_TYPES
+    return MetricRecord(
+        name=name,
+        status="skipped",
+        reason=reason,
+        card_version=card.version,
+        type=card.type,
+        group=card.group,
+        higher_is_better=bool(METRIC_TYPES.get(card.type).higher_is_better),
+        description=card.description,
+        params=dict(card.params),
+    )
 
-    return {
-        "status": "skipped",
-        "reason": reason,
-        "card_version": card.version,
-        "type": card.type,
-        "group": card.group,
-        "higher_is_better": bool(METRIC_TYPES.get(card.type).higher_is_better),
-        "description": card.description,
-        "params": dict(card.params),
+
+def dataset_record(ds: Dataset) -> DatasetRecord:
+    """The manifest record of an opened dataset."""
+    return DatasetRecord(
+        name=ds.name,
+        card_version=ds.version,
+        adapter=ds.card.adapter if ds.card else type(ds).__name__,
+        synthetic=bool(ds.synthetic),
+        root=str(ds.root),
+        split=ds.split,
+        load_size=ds.load_size,
+        mos_higher_is_better=getattr(ds, "mos_higher_is_better", None),
+        description=ds.card.description if ds.card else "",
+        source=ds.card.source if ds.card else "",
+    )
+
+
+def dataset_fingerprint(record: DatasetRecord) -> dict:
+    """The dataset fields that go into every score's fingerprint."""
+    fp = {
+        "name": record.name,
+        "card_version": record.card_version,
+        "synthetic": record.synthetic,
+        "split": record.split,
     }
+    if record.load_size is not None:  # absent when None, so earlier results keep their fingerprints
+        fp["load_size"] = record.load_size
+    # Another folder with the same name and sample ids is other data.
+    fp["root"] = str(Path(record.root).resolve())
+    return fp
 
 
 def run_benchmark(
@@ -239,7 +256,7 @@ def run_benchmark(
     data_root: str | Path | None = None,
     split: str = "val",
     download: bool = False,
-    log=None,
+    log: Log | None = None,
     stall_timeout: float = DEFAULT_STALL_TIMEOUT,
 ) -> RunResult:
     """Score every sample of a dataset with every requested metric and store the results.
@@ -261,84 +278,85 @@ def run_benchmark(
 
     Raises:
         RunDirBusyError: Another run is writing ``out_dir``.
-        InputError: ``out_dir`` holds a ``manifest.json`` that is not valid JSON.
+        InputError: A bad option, or ``out_dir`` holds a ``manifest.json`` that breaks the
+            run contract (unless ``options.reuse`` is False).
 
     Example:
         >>> result = run_benchmark("synthetic", ["l2", "lpips-alex"], "runs/demo")  # doctest: +SKIP
     """
     opts = options or RunOptions()
-    if opts.dtype not in DTYPES:
-        raise ValueError(f"dtype: {opts.dtype!r} is not one of {', '.join(DTYPES)}.")
-    if opts.batch_size < 1 or opts.chunk_size < 1 or opts.max_batch_pixels < 1:
-        raise ValueError("batch_size, chunk_size and max_batch_pixels must be positive integers.")
-    if opts.compile is not None and opts.compile not in COMPILE_MODES:
-        raise ValueError(f"compile: {opts.compile!r} is not one of {', '.join(COMPILE_MODES)}.")
-    allocator = keep_freed_memory() if opts.keep_freed_memory else {"reason": "not requested"}
+    opts.check()
     ctx = dist_context(opts.device)
-    device = resolve_device(opts.device, ctx)
+    device = resolve_device(opts.device, ctx.local_rank if ctx.world_size > 1 else None)
     check_autocast(device, opts.dtype)
-    log = log or (lambda msg: print(f"iqa-bench: {msg}", file=sys.stderr) if ctx.is_main else None)
-    t_start, cpu_start = time.perf_counter(), time.process_time()
-    ds = (
-        dataset
-        if isinstance(dataset, Dataset)
-        else open_dataset(
-            str(dataset),
-            data_root=Path(data_root) if data_root else None,
-            split=split,
-            skip_bad=opts.skip_bad,
-            download=download,
-            progress=opts.progress,
-            stall_timeout=stall_timeout,
-        )
-    )
+    started = (time.perf_counter(), time.process_time())
+    opening = OpenOptions(data_root, split, download, stall_timeout)
+    ds = dataset if isinstance(dataset, Dataset) else _open(str(dataset), opts, opening)
     run_dir = Path(out_dir or Path("runs") / ds.name)
     run_dir.mkdir(parents=True, exist_ok=True)
+    session = _Session(ds, run_dir, opts, device, ctx, log or _stderr_log(ctx))
     with _exclusive(run_dir, ctx):
-        built, skipped = build_metrics(metrics, device, log)
+        built, skipped = build_metrics(metrics, device, session.log)
         compiled = {
             n for n, m in built.items() if opts.compile and m.compile_for_inference(opts.compile)
         }
-        manifest, previous, dataset_fp = _new_manifest(
-            ds, run_dir, built, skipped, opts, device, ctx, allocator, log
-        )
-        for name in compiled:
-            manifest["metrics"][name]["compiled"] = opts.compile
-        decode_s, decode_cpu_s, cache_hits = 0.0, 0.0, 0
-        task_runs = []
-        for task in ds.tasks():
-            task_run = TaskRun(ds, task, built, run_dir, opts, device, ctx, dataset_fp)
-            task_runs.append(task_run)
-            subsets: dict[str, int] = {}
-            for s in task_run.samples:
-                subsets[s.subset] = subsets.get(s.subset, 0) + 1
-            manifest["tasks"][task] = {"n": len(task_run.samples), "subsets": subsets}
-            if ctx.is_main:
-                store.write_judgments(run_dir, task, task_run.samples)
-            with cuda_float32_precision(opts.dtype):
-                task_run.run(log)
-            decode_s += task_run.decode_s
-            decode_cpu_s += task_run.decode_cpu_s
-            cache_hits += task_run.decode_cache_hits
-            for name, seconds in task_run.timings.items():
-                manifest["metrics"][name]["timings"][task] = round(seconds, 4)
-        _keep_earlier_metrics(previous, manifest, task_runs, log)
-        manifest["failed_samples"] = _failed_samples(task_runs)
-        manifest["timings"] = {
-            "total_s": round(time.perf_counter() - t_start, 3),
-            "cpu_s": round(time.process_time() - cpu_start, 3),
-            "decode_s": round(decode_s, 3),
-            "decode_cpu_s": round(decode_cpu_s, 3),
-            "decode_cache_chunks_reused": cache_hits,
-        }
-        if manifest["failed_samples"]:
-            log(
-                f"{len(manifest['failed_samples'])} samples failed and are recorded in the manifest"
-            )
+        previous = _previous_manifest(session)
+        manifest = _new_manifest(session, previous)
+        task_runs = [_score_task(session, task, built) for task in ds.tasks()]
+        records = _metric_records(built, skipped, task_runs, compiled, opts.compile)
+        records |= _keep_earlier_metrics(previous, records, task_runs, session.log)
+        manifest = _finished(manifest, task_runs, records, started, session.log)
         if ctx.is_main:
             store.write_manifest(run_dir, manifest)
         ctx.barrier()
     return RunResult(run_dir, manifest, skipped)
+
+
+@dataclass(frozen=True)
+class _Session:
+    """What every step of one run shares."""
+
+    ds: Dataset
+    run_dir: Path
+    opts: RunOptions
+    device: torch.device
+    ctx: DistContext
+    log: Log
+
+
+def _stderr_log(ctx: DistContext) -> Log:
+    def log(msg: str) -> None:
+        if ctx.is_main:
+            print(f"iqa-bench: {msg}", file=sys.stderr)
+
+    return log
+
+
+def _open(name: str, opts: RunOptions, opening: OpenOptions) -> Dataset:
+    return open_dataset(
+        name,
+        data_root=Path(opening.data_root) if opening.data_root else None,
+        split=opening.split,
+        skip_bad=opts.skip_bad,
+        download=opening.download,
+        progress=opts.progress,
+        stall_timeout=opening.stall_timeout,
+    )
+
+
+def _metric_records(
+    built: dict[str, Metric],
+    skipped: dict[str, str],
+    task_runs: list[TaskRun],
+    compiled: set[str],
+    mode: str | None,
+) -> dict[str, MetricRecord]:
+    """Records of the metrics this run built (timings; ``mode`` if compiled) and skipped."""
+    records = {}
+    for name, metric in built.items():
+        timings = {t.task: round(t.timings[name], 4) for t in task_runs}
+        records[name] = metric_record(metric, timings, mode if name in compiled else None)
+    return records | {n: skipped_record(n, r) for n, r in skipped.items()}
 
 
 @contextlib.contextmanager
@@ -364,62 +382,98 @@ def _exclusive(run_dir: Path, ctx: DistContext) -> Iterator[None]:
             lock.__exit__(None, None, None)
 
 
-def _new_manifest(
-    ds, run_dir, built, skipped, opts, device, ctx, allocator, log
-) -> tuple[dict, dict, dict]:
-    """This run's manifest before scoring, the run directory's earlier manifest (or {}), and
-    the dataset fields that go into the scores' fingerprints."""
-    dataset_info = {
-        "name": ds.name,
-        "card_version": ds.version,
-        "adapter": ds.card.adapter if ds.card else type(ds).__name__,
-        "synthetic": bool(ds.synthetic),
-        "root": str(ds.root),
-        "split": ds.split,
-        "load_size": ds.load_size,
-        "mos_higher_is_better": getattr(ds, "mos_higher_is_better", None),
-        "description": ds.card.description if ds.card else "",
-        "source": ds.card.source if ds.card else "",
-    }
-    dataset_fp = {k: dataset_info[k] for k in ("name", "card_version", "synthetic", "split")}
-    if ds.load_size is not None:  # absent when None, so earlier results keep their fingerprints
-        dataset_fp["load_size"] = ds.load_size
-    # Another folder with the same name and sample ids is other data.
-    dataset_fp["root"] = str(Path(str(ds.root)).resolve())
+def _previous_manifest(session: _Session) -> RunManifest | None:
+    """The run directory's earlier manifest; None when there is none, or when it is unreadable
+    and ``--recompute`` replaces it."""
     try:
-        previous = store.read_manifest(run_dir) or {}
+        return store.read_manifest(session.run_dir)
     except InputError:
-        if opts.reuse:
+        if session.opts.reuse:
             raise
-        log(f"{run_dir / 'manifest.json'} is unreadable; --recompute writes a new one")
-        previous = {}
-    manifest = {
-        "schema": 1,
-        "run_id": previous.get("run_id") or new_run_id(ds.name),
-        "created": now_iso(),
-        "package": package_info(),
-        "environment": environment_info(device) | {"cpu_allocator": allocator_note(allocator)},
-        "dataset": dataset_info,
-        "device": str(device),
-        "dtype": opts.dtype,
-        "batch_size": opts.batch_size,
-        "max_batch_pixels": opts.max_batch_pixels,
-        "workers": opts.workers or default_workers(),
-        "resize": opts.resize,
-        "compile": opts.compile,
-        "world_size": ctx.world_size,
-        "tasks": {},
-        "metrics": {name: metric_record(m) for name, m in built.items()},
-        "failed_samples": [],
-        "bad_samples": [asdict(b) | {"path": str(b.path)} for b in ds.bad_samples],
-        "timings": {},
-    }
-    manifest["metrics"].update({n: skipped_record(n, r) for n, r in skipped.items()})
-    return manifest, previous, dataset_fp
+        session.log(
+            f"{session.run_dir / 'manifest.json'} is unreadable; --recompute writes a new one"
+        )
+        return None
 
 
-def _keep_earlier_metrics(previous: dict, manifest: dict, task_runs: list[TaskRun], log) -> None:
-    """Add the records of metrics that earlier runs into this directory scored and this one did
+def _new_manifest(session: _Session, previous: RunManifest | None) -> RunManifest:
+    """This run's manifest before scoring: provenance and settings, no tasks or metrics yet."""
+    ds, opts, device = session.ds, session.opts, session.device
+    environment = environment_info(device) | {"cpu_allocator": allocator_in_force()}
+    return RunManifest(
+        run_id=previous.run_id if previous and previous.run_id else new_run_id(ds.name),
+        created=now_iso(),
+        package=PackageRecord(**package_info()),
+        environment=EnvironmentRecord(**environment),
+        dataset=dataset_record(ds),
+        device=str(device),
+        dtype=opts.dtype,
+        batch_size=opts.batch_size,
+        max_batch_pixels=opts.max_batch_pixels,
+        workers=opts.workers or default_workers(),
+        resize=opts.resize,
+        compile=opts.compile,
+        world_size=session.ctx.world_size,
+        metrics={},
+        bad_samples=tuple(
+            BadSampleRecord(**(asdict(b) | {"path": str(b.path)})) for b in ds.bad_samples
+        ),
+    )
+
+
+def _score_task(session: _Session, task: str, built: dict[str, Metric]) -> TaskRun:
+    """Store the judgments of ``task`` and score it with every metric that still needs it."""
+    s = session
+    fingerprint = dataset_fingerprint(dataset_record(s.ds))
+    task_run = TaskRun(s.ds, task, built, s.run_dir, s.opts, s.device, s.ctx, fingerprint)
+    if s.ctx.is_main:
+        store.write_judgments(s.run_dir, task, task_run.samples)
+    with cuda_float32_precision(s.opts.dtype):
+        task_run.run(s.log)
+    return task_run
+
+
+def _task_record(task_run: TaskRun) -> TaskRecord:
+    subsets: dict[str, int] = {}
+    for s in task_run.samples:
+        subsets[s.subset] = subsets.get(s.subset, 0) + 1
+    return TaskRecord(n=len(task_run.samples), subsets=subsets)
+
+
+def _finished(
+    manifest: RunManifest,
+    task_runs: list[TaskRun],
+    records: dict[str, MetricRecord],
+    started: tuple[float, float],
+    log: Log,
+) -> RunManifest:
+    """``manifest`` completed with the tasks, metrics, failed samples and timings of the run."""
+    failed = _failed_samples(task_runs)
+    if failed:
+        log(f"{len(failed)} samples failed and are recorded in the manifest")
+    timings = TimingsRecord(
+        total_s=round(time.perf_counter() - started[0], 3),
+        cpu_s=round(time.process_time() - started[1], 3),
+        decode_s=round(sum(t.decode_s for t in task_runs), 3),
+        decode_cpu_s=round(sum(t.decode_cpu_s for t in task_runs), 3),
+        decode_cache_chunks_reused=sum(t.decode_cache_hits for t in task_runs),
+    )
+    return replace(
+        manifest,
+        tasks={t.task: _task_record(t) for t in task_runs},
+        metrics=records,
+        failed_samples=failed,
+        timings=timings,
+    )
+
+
+def _keep_earlier_metrics(
+    previous: RunManifest | None,
+    records: dict[str, MetricRecord],
+    task_runs: list[TaskRun],
+    log: Log,
+) -> dict[str, MetricRecord]:
+    """The records of metrics that earlier runs into this directory scored and this one did
     not, while their finished files are valid for this run's data and settings.
 
     Valid means each task's finished file carries the fingerprint this run would give that
@@ -427,20 +481,20 @@ def _keep_earlier_metrics(previous: dict, manifest: dict, task_runs: list[TaskRu
     its failed samples are kept with it. Others are dropped from the manifest, and said so.
     """
     cards = metric_cards()
-    kept, dropped = [], []
-    for name, record in (previous.get("metrics") or {}).items():
-        if name in manifest["metrics"]:
+    kept: dict[str, MetricRecord] = {}
+    dropped = []
+    for name, record in (previous.metrics if previous else {}).items():
+        if name in records:
             continue
         failures = (
             _valid_earlier_failures(name, record, cards, task_runs)
-            if isinstance(record, dict) and record.get("status") == "ok" and name in cards
+            if record.status == "ok" and name in cards
             else None
         )
         if failures is None:
             dropped.append(name)
             continue
-        manifest["metrics"][name] = record
-        kept.append(name)
+        kept[name] = record
         for task_run, failed in zip(task_runs, failures):
             task_run.add_failures(name, failed)
     if kept:
@@ -450,33 +504,36 @@ def _keep_earlier_metrics(previous: dict, manifest: dict, task_runs: list[TaskRu
             f"dropped {', '.join(dropped)} of earlier runs from the manifest: not scored on "
             "this data and settings (run them again to add them)"
         )
+    return kept
 
 
-def _valid_earlier_failures(name, record, cards, task_runs) -> list[list] | None:
+def _valid_earlier_failures(
+    name: str, record: MetricRecord, cards: dict, task_runs: list[TaskRun]
+) -> list[list] | None:
     """Per task, the failed samples of an earlier metric's still valid finished files; None when
     a task's file is missing, unreadable or stale."""
     card = asdict(cards[name])
-    weights = record.get("weight_hashes") or {}
     failures = []
     for task_run in task_runs:
         final = store.load_final(task_run.run_dir, name, task_run.task, scores=False)
-        if final is None or final["fingerprint"] != task_run.final_fingerprint(name, card, weights):
+        fp = task_run.final_fingerprint(name, card, dict(record.weight_hashes))
+        if final is None or final["fingerprint"] != fp:
             return None
         failures.append(final["failed"])
     return failures
 
 
-def _failed_samples(task_runs: list[TaskRun]) -> list[dict]:
+def _failed_samples(task_runs: list[TaskRun]) -> tuple[FailedSampleRecord, ...]:
     """The manifest's failed samples: one entry per task, sample and reason, naming the metrics
     whose score of the sample is NaN for that reason."""
-    return [
-        {
-            "task": task_run.task,
-            "sample_id": task_run.samples[pos].sample_id,
-            "path": path,
-            "reason": reason,
-            "metrics": sorted(set(names)),
-        }
+    return tuple(
+        FailedSampleRecord(
+            task=task_run.task,
+            sample_id=task_run.samples[pos].sample_id,
+            path=path,
+            reason=reason,
+            metrics=tuple(sorted(set(names))),
+        )
         for task_run in task_runs
         for (pos, path, reason), names in sorted(task_run.failed.items())
-    ]
+    )

@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import records
 from ..errors import InputError, RunDirBusyError
+from ..records import JudgmentArrays, RunManifest, ScoreArrays, manifest_json
 from ..tasks import TASKS
 
 try:  # POSIX only; elsewhere runs are not locked against each other
@@ -99,13 +101,15 @@ def _save_npz(path: Path, **arrays) -> None:
 
 
 def write_judgments(run_dir: Path, task: str, samples: list) -> None:
+    """Write ``judgments/<task>.npz`` (a :class:`~iqa_bench.records.JudgmentArrays`)."""
     field = JUDGMENT_FIELD[task]
-    _save_npz(
-        run_dir / "judgments" / f"{task}.npz",
+    record = JudgmentArrays(
+        task,
         sample_id=np.array([s.sample_id for s in samples]),
         subset=np.array([s.subset for s in samples]),
-        **{field: np.array([getattr(s, field) for s in samples], dtype=np.float64)},
+        values=np.array([getattr(s, field) for s in samples], dtype=np.float64),
     )
+    _save_npz(run_dir / "judgments" / f"{task}.npz", **record.arrays())
 
 
 def final_path(run_dir: Path, metric: str, task: str) -> Path:
@@ -179,50 +183,46 @@ def save_final(
     chunk_fps: list[str],
     failed: list,
 ) -> None:
-    """Write the merged per-sample scores, its chunks' fingerprints and failures; drop the
-    chunk files."""
-    _save_npz(
-        final_path(run_dir, metric, task),
-        fingerprint=np.array(fp),
-        sample_id=np.array(sample_ids),
-        chunk_fps=np.array(chunk_fps),
-        failed=np.array(json.dumps(failed)),
-        **{k: np.asarray(values[k], dtype=np.float64) for k in SCORE_FIELDS[task]},
-    )
+    """Write the merged per-sample scores (a :class:`~iqa_bench.records.ScoreArrays`), its
+    chunks' fingerprints and failures; drop the chunk files."""
+    provenance = {
+        "fingerprint": np.array(fp),
+        "chunk_fps": np.array(chunk_fps),
+        "failed": np.array(json.dumps(failed)),
+    }
+    record = ScoreArrays(task, np.array(sample_ids), values, provenance)
+    _save_npz(final_path(run_dir, metric, task), **record.arrays())
     shutil.rmtree(final_path(run_dir, metric, task).with_suffix(".chunks"), ignore_errors=True)
 
 
-def write_manifest(run_dir: Path, manifest: dict) -> None:
+def write_manifest(run_dir: Path, manifest: RunManifest) -> None:
+    """Write ``manifest.json`` through a temporary file beside it (atomic rename)."""
     path = run_dir / "manifest.json"
     fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".manifest.json.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(manifest, indent=2, sort_keys=False, default=str))
+            handle.write(manifest_json(manifest))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def read_manifest(run_dir: Path) -> dict | None:
-    """The run directory's manifest, or None when there is none yet.
+def read_manifest(run_dir: Path) -> RunManifest | None:
+    """The run directory's manifest (schema 1 or 2), or None when there is none yet.
 
     Raises:
-        InputError: The file is not a JSON object (naming it and the fix).
+        InputError: The file breaks the run contract (naming it, the field and the fix).
     """
     path = run_dir / "manifest.json"
     if not path.is_file():
         return None
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        problem = f"is not valid JSON ({exc})"
-    else:
-        if isinstance(manifest, dict):
-            return manifest
-        problem = "does not hold a JSON object"
+        return records.read_manifest(path)
+    except records.ContractError as exc:
+        problem = exc.problem
     raise InputError(
-        f"{path} {problem}, so the finished results in {run_dir} cannot be matched to it; "
+        f"{problem}, so the finished results in {run_dir} cannot be matched to it: "
         "delete it (finished score files are checked again and reused) or pass another --out."
     )
 

@@ -8,10 +8,8 @@ killed run resumes. No statistics here (see ``docs/ARCHITECTURE.md``).
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import time
-import warnings
 from collections.abc import Iterable
 from dataclasses import asdict
 
@@ -20,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from .. import images
+from ..device import DTYPES, default_workers
 from ..errors import InputError
 from ..metrics import Metric
 from ..tasks import task_spec
@@ -36,71 +35,9 @@ from .batches import (
 )
 from .decode_cache import DecodeCache
 
-
-def default_workers() -> int:
-    """Decoding threads when none are given: one per core, at least 2 and at most 8."""
-    return max(2, min(8, os.cpu_count() or 2))
-
-
 #: What a device raises when an allocation fails: ``torch.OutOfMemoryError`` (any device) in
 #: newer torch, ``torch.cuda.OutOfMemoryError`` in older (the same class where both exist).
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
-
-#: ``--dtype`` -> autocast dtype (None: no autocast). ``tf32`` differs from ``fp32`` only on CUDA.
-DTYPES = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def check_autocast(device: torch.device, dtype: str) -> None:
-    """Autocast to ``dtype`` must take effect on ``device``, or the run would be mislabelled.
-
-    Where torch does not support a dtype on a device it turns autocast off with only a warning
-    (as older releases did for float16 on CPU; 2.2 autocasts to it), and the run would score in
-    float32 under an fp16 label; on CUDA, bf16 on a GPU without it raises. A tiny matrix product
-    under the same context shows what torch really does.
-
-    Raises:
-        ValueError: Naming the dtype, the device, the torch version and the fix.
-
-    Example:
-        >>> check_autocast(torch.device("cpu"), "bf16")
-    """
-    fast = DTYPES[dtype]
-    if fast is None:
-        return
-    fix = f"use --dtype fp32 or {'bf16' if dtype == 'fp16' else 'fp16'}"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the disabling warning becomes this error instead
-            with torch.autocast(device.type, dtype=fast):
-                probe = torch.ones(2, 2, device=device)
-                got = (probe @ probe).dtype
-    except RuntimeError as err:  # e.g. bf16 asked of a CUDA GPU without it
-        raise ValueError(
-            f"dtype: {dtype} autocast is not available on {device} (torch {torch.__version__}: "
-            f"{err}); {fix}."
-        ) from err
-    if got != fast:
-        raise ValueError(
-            f"dtype: torch {torch.__version__} does not autocast to {dtype} on {device} (it would "
-            f"silently compute in {str(got).removeprefix('torch.')}); {fix}, or a newer torch."
-        )
-
-
-@contextlib.contextmanager
-def cuda_float32_precision(dtype: str):
-    """Float32 convolutions and matrix products on CUDA: IEEE float32 unless ``dtype`` is tf32.
-
-    PyTorch lets cuDNN run float32 convolutions in TF32 (10-bit mantissa) by default on Ampere and
-    newer GPUs, which shifts LPIPS values by about 1e-3 relative; here that is an explicit choice.
-    The previous settings are restored on exit.
-    """
-    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-    saved = (cudnn.allow_tf32, matmul.allow_tf32)
-    cudnn.allow_tf32 = matmul.allow_tf32 = dtype == "tf32"
-    try:
-        yield
-    finally:
-        cudnn.allow_tf32, matmul.allow_tf32 = saved
 
 
 def feature_providers(metrics: Iterable[Metric]) -> dict[tuple, Metric]:

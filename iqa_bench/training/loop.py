@@ -24,10 +24,10 @@ import torch
 from tqdm import tqdm
 
 from ..datasets import open_dataset
+from ..device import cuda_float32_precision
 from ..errors import InputError
 from ..runner.batches import decoded_batches, to_device
 from ..runner.provenance import environment_info, now_iso, package_info
-from ..runner.task_run import cuda_float32_precision
 from ..settings import cache_dir
 from ..weights import sha256_file
 from .config import TrainLinConfig
