@@ -39,6 +39,7 @@ from .base import (
     TwoAFCSample,
     data_root,
 )
+from .equal_mse import EqualMSEDataset, generate_equal_mse
 from .folder import FolderDataset
 from .mos import MOSDataset
 from .mos_folder import MOSFolderDataset
@@ -55,6 +56,7 @@ __all__ = [
     "BadSample",
     "CSIQDataset",
     "Dataset",
+    "EqualMSEDataset",
     "FolderDataset",
     "JNDSample",
     "KADID10kDataset",
@@ -69,6 +71,7 @@ __all__ = [
     "TwoAFCSample",
     "data_root",
     "download_dataset",
+    "generate_equal_mse",
     "generate_synthetic",
     "open_dataset",
     "read_judgment",
