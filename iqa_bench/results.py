@@ -53,6 +53,9 @@ class DatasetInfo:
         description: Card description.
         source: Card source / citation.
         raw: The manifest's ``dataset`` entry as written.
+        notice: The dataset's own warning for every report (``""``: none, or the generic
+            synthetic one when ``synthetic``).
+        human_ceiling: False when the judgments are set by a rule, so reports omit the ceiling.
     """
 
     name: str
@@ -62,6 +65,8 @@ class DatasetInfo:
     description: str
     source: str
     raw: dict[str, Any]
+    notice: str = ""
+    human_ceiling: bool = True
 
 
 @dataclass(frozen=True)
@@ -468,6 +473,8 @@ def load_run(run_dir: str | Path) -> Run:
         description=str(ds.get("description", "")).strip(),
         source=str(ds.get("source", "")).strip(),
         raw=ds,
+        notice=str(ds.get("notice") or ""),
+        human_ceiling=ds.get("human_ceiling") is not False,
     )
     metrics = {
         str(n): _metric_info(str(n), e, manifest_path) for n, e in manifest["metrics"].items()

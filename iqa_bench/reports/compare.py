@@ -28,7 +28,7 @@ from ..stats import (
     paired_permutation_test,
     unpaired_difference,
 )
-from .summary import SYNTHETIC_BANNER, Cell, credits_by_sample, format_cell
+from .summary import Cell, credits_by_sample, dataset_warning, format_cell
 
 __all__ = ["TASK_STATISTICS", "ComparisonRow", "RunComparison", "compare_data", "compare_runs"]
 
@@ -225,9 +225,7 @@ def _bootstrap_rows(
             est, (lo, hi) = unpaired_difference(boots[0], boots[1], conf)
             n = len(pa) + len(pb)
         rows.append(
-            ComparisonRow(
-                name, *cells, scale * est, scale * lo, scale * hi, None, None, paired, n
-            )
+            ComparisonRow(name, *cells, scale * est, scale * lo, scale * hi, None, None, paired, n)
         )
     return rows
 
@@ -279,8 +277,8 @@ def compare_data(
     notes = []
     if a.dataset.name != b.dataset.name:
         notes.append(f"different datasets ({a.dataset.name} vs {b.dataset.name}).")
-    if a.dataset.synthetic or b.dataset.synthetic:
-        notes.append(SYNTHETIC_BANNER + ".")
+    warnings = dict.fromkeys(w for w in map(dataset_warning, (a.dataset, b.dataset)) if w)
+    notes += [w + "." for w in warnings]
     if not paired:
         notes.append(
             f"the runs' {task} samples do not match (different sample_ids or judgments), so no "

@@ -45,6 +45,7 @@ __all__ = [
     "TaskSummary",
     "credits_by_sample",
     "dataset_line",
+    "dataset_warning",
     "format_cell",
     "summarize",
     "terminal_summary",
@@ -52,6 +53,24 @@ __all__ = [
 
 HUMAN = "human-ceiling"
 SYNTHETIC_BANNER = "SYNTHETIC judgments, not human: these scores test the software, not perception"
+NO_HUMAN_CEILING = (
+    "no human-ceiling row: the judgments are set by a rule (each 0 or 1), not given by people, "
+    "so there is no agreement between people to compare with"
+)
+
+
+def dataset_warning(ds: DatasetInfo) -> str | None:
+    """The warning every report on ``ds`` shows first: its own notice, the generic synthetic
+    banner, or ``None`` for human judgments.
+
+    Example:
+        >>> ds = DatasetInfo("synthetic", 1, True, "val", "", "", {})
+        >>> dataset_warning(ds) == SYNTHETIC_BANNER
+        True
+    """
+    if ds.notice:
+        return ds.notice.rstrip(". ")
+    return SYNTHETIC_BANNER if ds.synthetic else None
 
 
 @dataclass(frozen=True)
@@ -286,8 +305,10 @@ def _task_2afc(run: Run, names: list[str], n_boot: int, seed: int, conf: float) 
         names,
         lambda d, present: bootstrap_twoafc(d.d0, d.d1, d.h, d.subset, subset_order=present, **kw),
     )
-    _, subset, h = run.judgments("2afc")
     order = run.subsets("2afc")
+    if not run.dataset.human_ceiling:
+        return TaskSummary("2afc", order, rows)
+    _, subset, h = run.judgments("2afc")
     ceiling = h**2 + (1.0 - h) ** 2
     human_boot = bootstrap_statistic(
         {s: ceiling[subset == s] for s in order}, lambda x: x.mean(axis=1), **kw
@@ -424,8 +445,9 @@ def terminal_summary(summary: RunSummary) -> str:
         run 20261126-131500-synthetic: dataset synthetic (card v1, split val; SYNTHETIC ...)
     """
     lines = [f"run {summary.run_id}: {dataset_line(summary)}"]
-    if summary.dataset.synthetic:
-        lines.append(f"!! {SYNTHETIC_BANNER} !!")
+    warning = dataset_warning(summary.dataset)
+    if warning:
+        lines.append(f"!! {warning} !!")
     names = summary.metric_names()
     width = max([len(HUMAN), len("metric"), *(len(n) for n in names)])
     two, jnd = summary.tasks.get("2afc"), summary.tasks.get("jnd")
@@ -440,6 +462,8 @@ def terminal_summary(summary: RunSummary) -> str:
         lines.append(
             f"{HUMAN:<{width}}  {'human':<13}  {format_cell(two.human.avg):>12}  {'-':>12}"
         )
+    elif two:
+        lines.append(f"({NO_HUMAN_CEILING})")
     if summary.mos is not None:
         lines += mos_terminal_lines(summary.mos, summary.groups)
     pct = round(100 * summary.confidence)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .mos import mos_tidy_rows
-from .summary import HUMAN, Cell, MetricRow, RunSummary, TaskSummary
+from .summary import HUMAN, NO_HUMAN_CEILING, Cell, MetricRow, RunSummary, TaskSummary
 
 __all__ = [
     "CSV_COLUMNS",
@@ -147,8 +147,10 @@ def score_table(summary: RunSummary, task: str) -> Table:
         f"n_boot={summary.n_boot}). Avg = plain mean over subsets. Bold = best metric per "
         "column (human ceiling excluded)."
     )
-    if task == "2afc":
+    if task == "2afc" and ts.human is not None:
         caption += " Human = expected agreement of one judge with the panel, mean of h²+(1-h)²."
+    elif task == "2afc":
+        caption += f" {NO_HUMAN_CEILING[0].upper()}{NO_HUMAN_CEILING[1:]}."
     if n:
         caption += f" Samples per subset: {n}."
     return Table(
@@ -241,7 +243,11 @@ def latex_table_head(
         r"\setlength{\tabcolsep}{4pt}",
         rf"\caption{{{latex_escape(title)}. {latex_escape(caption)}}}",
         rf"\label{{{label}}}",
-        *([r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"] if fit_width else []),
+        *(
+            [r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%"]
+            if fit_width
+            else []
+        ),
         rf"\begin{{tabular}}{{l{'r' * ncol}}}",
         r"\toprule",
     ]
@@ -259,9 +265,9 @@ def latex_table(table: Table, label: str | None = None) -> str:
         \\begin{table}[htbp]
     """
     ncol = len(table.columns)
-    lines = latex_table_head(
-        table.title, table.caption, label or "tab:iqa-" + table.task, ncol
-    ) + [" & ".join(["Metric", *(latex_escape(c) for c in table.columns)]) + r" \\"]
+    lines = latex_table_head(table.title, table.caption, label or "tab:iqa-" + table.task, ncol) + [
+        " & ".join(["Metric", *(latex_escape(c) for c in table.columns)]) + r" \\"
+    ]
     group = None
     for row in table.rows:
         if row.group != group:
