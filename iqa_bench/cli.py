@@ -559,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("bench", help="download (if needed) -> run -> report, for make bench")
-    _add_run_options(p, "synthetic")
+    _add_run_options(p, "equal-mse")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("report", help="(re)write the report of a run directory")
