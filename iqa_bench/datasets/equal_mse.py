@@ -305,7 +305,7 @@ def _write_subset(
                 "h": h,
                 "mse_p0": round(mse0, 6),
                 "mse_p1": round(mse1, 6),
-                "relative_mse_gap": round(abs(mse0 - mse1) / min(mse0, mse1), 8),
+                "relative_mse_gap": round(abs(mse0 - mse1) / max(mse0, mse1), 8),
             }
         )
     return rows
@@ -361,9 +361,10 @@ translations and rotations change pixels a lot and structure little.
 
 Which side has the larger MSE is balanced within each subset (half the triplets each way) and
 independent of which side is benign, so L2 and PSNR score exactly 50% with no tie: no two sides
-have the same MSE. Relative MSE gap between `p0` and `p1`: median {gap_median:.2e}, at most
-{gap_max:.2e} (tolerance {tolerance:g}). The smaller side's RMS change runs from {rms_min} to
-{rms_max} grey levels. `construction.csv` lists every triplet's changes, amounts and MSEs.
+have the same MSE. Relative MSE gap between `p0` and `p1` (difference over the larger): median
+{gap_median:.2e}, at most {gap_max:.2e} (tolerance {tolerance:g}). The smaller side's RMS change
+runs from {rms_min} to {rms_max} grey levels. `construction.csv` lists every triplet's changes,
+amounts and MSEs.
 
 ## What a table on this set does and does not show
 
