@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV),$(CURDIR)/.venv)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.iqa-bench-installed
-DATASET ?= synthetic
+DATASET ?= equal-mse
 METRICS ?= all
 OUT ?= runs/$(DATASET)
 

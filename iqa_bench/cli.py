@@ -482,7 +482,7 @@ def _add_data_options(p: argparse.ArgumentParser, default_dataset: str | None) -
     p.add_argument(
         "--dataset",
         default=None,
-        help="dataset card name (synthetic, bapps, nights, tid2013, kadid10k, csiq, live) or a "
+        help="dataset card name (equal-mse, synthetic, bapps, nights, tid2013, kadid10k, csiq, live) or a "
         "path: BAPPS layout, a study CSV (2AFC/JND, or MOS with ref,dist,mos|dmos), or an "
         "extracted TID2013/KADID-10k/CSIQ/LIVE/NIGHTS folder"
         + (f" (default {default_dataset})" if default_dataset else ""),
@@ -662,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         "download (if needed) -> run -> report, for make bench",
         _cmd_bench,
-        "synthetic",
+        "equal-mse",
     )
     _add_results_parsers(sub)
     _add_train_lin_parser(sub)

@@ -124,6 +124,9 @@ class DatasetRecord:
         card_version: Version of the dataset card.
         adapter: The adapter that read the folder.
         synthetic: True when the judgments were constructed, not collected from people.
+        notice: The dataset's own warning, shown first in every report ("": none; a synthetic
+            set without one gets the generic synthetic banner).
+        human_ceiling: False when the judgments are set by a rule, so reports omit the ceiling.
         root: The data folder.
         split: Split that was scored, e.g. ``"val"``.
         load_size: Side images were resized to when loaded (NIGHTS), else None.
@@ -136,6 +139,8 @@ class DatasetRecord:
     card_version: int | None = None
     adapter: str = ""
     synthetic: bool = False
+    notice: str = ""
+    human_ceiling: bool = True
     root: str = ""
     split: str | None = None
     load_size: int | None = None

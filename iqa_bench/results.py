@@ -62,6 +62,9 @@ class DatasetInfo:
         source: Card source / citation.
         raw: The manifest's ``dataset`` entry (every field of
             :class:`~iqa_bench.records.DatasetRecord`).
+        notice: The dataset's own warning for every report (``""``: none, or the generic
+            synthetic one when ``synthetic``).
+        human_ceiling: False when the judgments are set by a rule, so reports omit the ceiling.
     """
 
     name: str
@@ -71,6 +74,8 @@ class DatasetInfo:
     description: str
     source: str
     raw: dict[str, Any]
+    notice: str = ""
+    human_ceiling: bool = True
 
     @classmethod
     def from_record(cls, record: DatasetRecord) -> DatasetInfo:
@@ -83,6 +88,8 @@ class DatasetInfo:
             description=record.description.strip(),
             source=record.source.strip(),
             raw=to_json(record),
+            notice=record.notice,
+            human_ceiling=record.human_ceiling,
         )
 
 

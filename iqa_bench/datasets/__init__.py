@@ -41,6 +41,7 @@ from .base import (
     detection_order,
     register_adapter,
 )
+from .equal_mse import EqualMSEDataset, generate_equal_mse
 from .folder import FolderDataset
 from .mos import MOSDataset
 from .mos_folder import MOSFolderDataset
@@ -57,6 +58,7 @@ __all__ = [
     "BadSample",
     "CSIQDataset",
     "Dataset",
+    "EqualMSEDataset",
     "FolderDataset",
     "JNDSample",
     "KADID10kDataset",
@@ -72,6 +74,7 @@ __all__ = [
     "data_root",
     "detection_order",
     "download_dataset",
+    "generate_equal_mse",
     "generate_synthetic",
     "open_dataset",
     "read_judgment",

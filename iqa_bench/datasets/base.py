@@ -272,6 +272,10 @@ class Dataset(ABC):
         root: The dataset folder.
         split: The 2AFC split.
         synthetic: True when the judgments are constructed, not collected from people.
+        notice: The warning every report on this dataset shows instead of the generic synthetic
+            one (a generator's marker ``notice``), or ``""``.
+        human_ceiling: False when the judgments are set by a rule (all 0 or 1), so a human
+            ceiling would say nothing about people (a generator's marker ``human_ceiling``).
         version: The card's version (0 without a card); stored with every result.
         bad_samples: Samples left out because of ``skip_bad=True``, with the reason.
         mos_higher_is_better: For MOS datasets, True when a higher score means better quality
@@ -307,6 +311,8 @@ class Dataset(ABC):
         self.version = card.version if card is not None else 0
         marker = read_marker(self.root) or {}
         self.synthetic = bool(card.synthetic if card is not None else marker.get("synthetic"))
+        self.notice = str(marker.get("notice") or "")
+        self.human_ceiling = marker.get("human_ceiling") is not False
         self.bad_samples: list[BadSample] = []
         self._samples = {task: tuple(samples) for task, samples in self._load().items() if samples}
 

@@ -33,7 +33,7 @@ from ..stats import (
     unpaired_difference,
 )
 from .analyses import TASK_ANALYSES, TaskAnalysis, task_analysis
-from .summary import SYNTHETIC_BANNER, Cell, credits_by_sample, format_cell
+from .summary import Cell, credits_by_sample, dataset_warning, format_cell
 
 __all__ = ["ComparisonRow", "RunComparison", "compare_data", "compare_runs"]
 
@@ -226,8 +226,8 @@ def _notes(a: Run, b: Run, task: str, paired: bool) -> tuple[str, ...]:
     notes = []
     if a.dataset.name != b.dataset.name:
         notes.append(f"different datasets ({a.dataset.name} vs {b.dataset.name}).")
-    if a.dataset.synthetic or b.dataset.synthetic:
-        notes.append(SYNTHETIC_BANNER + ".")
+    warnings = dict.fromkeys(w for w in map(dataset_warning, (a.dataset, b.dataset)) if w)
+    notes += [w + "." for w in warnings]
     if not paired:
         notes.append(
             f"the runs' {task} samples do not match (different sample_ids or judgments), so no "

@@ -16,9 +16,9 @@ from .analyses import task_analysis
 from .mos_tables import corr_latex, corr_markdown, mos_notes, overall_table, type_table
 from .summary import (
     EXCLUSION_STAGES,
-    SYNTHETIC_BANNER,
     RunSummary,
     dataset_line,
+    dataset_warning,
     excluded_sentence,
 )
 from .tables import latex_escape, latex_table, markdown_table, score_table
@@ -270,8 +270,8 @@ def markdown_report(summary: RunSummary, figures: Mapping[str, str] | None = Non
         >>> text = markdown_report(summary, figs)  # doctest: +SKIP
     """
     out = [f"# iqa-bench report: {summary.run_id}", ""]
-    if summary.dataset.synthetic:
-        out += [f"> **WARNING: {SYNTHETIC_BANNER}.**", ""]
+    if dataset_warning(summary.dataset):
+        out += [f"> **WARNING: {dataset_warning(summary.dataset)}.**", ""]
     ds = summary.dataset
     out += [f"Run `{summary.run_id}` on {dataset_line(summary)}.", ""]
     if ds.description:
@@ -355,8 +355,9 @@ def latex_report(summary: RunSummary) -> str:
         r"\begin{document}",
         rf"\section*{{iqa-bench report: {latex_escape(summary.run_id)}}}",
     ]
-    if summary.dataset.synthetic:
-        out.append(rf"\noindent\textbf{{WARNING: {latex_escape(SYNTHETIC_BANNER)}.}}\par")
+    if dataset_warning(summary.dataset):
+        warning = latex_escape(dataset_warning(summary.dataset))
+        out.append(rf"\noindent\textbf{{WARNING: {warning}.}}\par")
     out.append(rf"\noindent Run on {latex_escape(dataset_line(summary))}.\par")
     for task in summary.tasks:
         out += ["", latex_table(score_table(summary, task))]

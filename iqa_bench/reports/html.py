@@ -31,7 +31,7 @@ from .documents import (
     significance_rows,
 )
 from .mos_tables import corr_html, mos_notes, overall_table, type_table
-from .summary import SYNTHETIC_BANNER, Cell, RunSummary, dataset_line, excluded_sentence
+from .summary import Cell, RunSummary, dataset_line, dataset_warning, excluded_sentence
 from .tables import GROUP_LABELS, Table, score_table
 
 __all__ = ["render_html", "write_html"]
@@ -113,8 +113,8 @@ def _head(summary: RunSummary) -> list[str]:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>iqa-bench report: {_e(summary.run_id)}</h1>",
     ]
-    if ds.synthetic:
-        out.append(f'<p class="warning" role="alert">WARNING: {_e(SYNTHETIC_BANNER)}.</p>')
+    if dataset_warning(ds):
+        out.append(f'<p class="warning" role="alert">WARNING: {_e(dataset_warning(ds))}.</p>')
     out.append(f"<p>Run <code>{_e(summary.run_id)}</code> on {_e(dataset_line(summary))}.</p>")
     if ds.description:
         out.append(f"<p>{_e(ds.description)}</p>")

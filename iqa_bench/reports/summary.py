@@ -46,6 +46,7 @@ __all__ = [
     "TaskSummary",
     "credits_by_sample",
     "dataset_line",
+    "dataset_warning",
     "excluded_sentence",
     "format_cell",
     "summarize",
@@ -61,6 +62,24 @@ EXCLUSION_STAGES = {
 #: ``task`` of an exclusion whose task the manifest does not say (runs of older versions).
 UNKNOWN_TASK = "task unknown"
 SYNTHETIC_BANNER = "SYNTHETIC judgments, not human: these scores test the software, not perception"
+NO_HUMAN_CEILING = (
+    "no human-ceiling row: the judgments are set by a rule (each 0 or 1), not given by people, "
+    "so there is no agreement between people to compare with"
+)
+
+
+def dataset_warning(ds: DatasetInfo) -> str | None:
+    """The warning every report on ``ds`` shows first: its own notice, the generic synthetic
+    banner, or ``None`` for human judgments.
+
+    Example:
+        >>> ds = DatasetInfo("synthetic", 1, True, "val", "", "", {})
+        >>> dataset_warning(ds) == SYNTHETIC_BANNER
+        True
+    """
+    if ds.notice:
+        return ds.notice.rstrip(". ")
+    return SYNTHETIC_BANNER if ds.synthetic else None
 
 
 @dataclass(frozen=True)
@@ -346,7 +365,7 @@ def _task_summary(
         boot = analysis.score(data, present, options)
         rows.append(_row(name, run.metrics[name].group, boot, n, data.n_failed, order))
     human = None
-    if analysis.human is not None:
+    if analysis.human is not None and run.dataset.human_ceiling:
         _, subset, _ = run.judgments(task)
         boot = analysis.human(run, options)
         human = _row(HUMAN, "human", boot, _counts(subset, order)[1], 0, order)
@@ -548,9 +567,12 @@ def terminal_summary(summary: RunSummary) -> str:
         run 20261126-131500-synthetic: dataset synthetic (card v1, split val; SYNTHETIC ...)
     """
     lines = [f"run {summary.run_id}: {dataset_line(summary)}"]
-    if summary.dataset.synthetic:
-        lines.append(f"!! {SYNTHETIC_BANNER} !!")
+    warning = dataset_warning(summary.dataset)
+    if warning:
+        lines.append(f"!! {warning} !!")
     lines += _score_lines(summary)
+    if not summary.dataset.human_ceiling and summary.tasks:
+        lines.append(f"({NO_HUMAN_CEILING})")
     if summary.mos is not None:
         lines += mos_terminal_lines(summary.mos, summary.groups)
     pct = round(100 * summary.confidence)

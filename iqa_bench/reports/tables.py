@@ -42,6 +42,7 @@ from .summary import (
     Cell,
     MetricRow,
     RunSummary,
+    NO_HUMAN_CEILING,
     TaskSummary,
     excluded_sentence,
 )
@@ -159,6 +160,8 @@ def score_table(summary: RunSummary, task: str) -> Table:
     analysis = task_analysis(task)
     if ts.human is not None and analysis.human_note:
         caption += " " + analysis.human_note
+    elif analysis.human is not None:
+        caption += f" {NO_HUMAN_CEILING[0].upper()}{NO_HUMAN_CEILING[1:]}."
     if n:
         caption += f" Samples per subset: {n}."
     if summary.excluded_total(task=task) or summary.excluded_total(task=UNKNOWN_TASK):

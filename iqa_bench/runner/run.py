@@ -223,6 +223,8 @@ def dataset_record(ds: Dataset) -> DatasetRecord:
         card_version=ds.version,
         adapter=ds.card.adapter if ds.card else type(ds).__name__,
         synthetic=bool(ds.synthetic),
+        notice=ds.notice,
+        human_ceiling=ds.human_ceiling,
         root=str(ds.root),
         split=ds.split,
         load_size=ds.load_size,
