@@ -144,8 +144,10 @@ def test_bad_params_are_input_errors_naming_the_param(params: dict, message: str
         resolve_params(params)
 
 
-def test_bench_and_make_bench_default_to_equal_mse() -> None:
-    assert build_parser().parse_args(["bench"]).dataset == "equal-mse"
+def test_bench_and_make_bench_default_to_equal_mse(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "--help"])
+    assert "(default equal-mse)" in " ".join(capsys.readouterr().out.split())
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r"^DATASET \?= equal-mse$", makefile, re.MULTILINE)
 
