@@ -58,7 +58,7 @@ def test_two_gloo_processes_equal_a_single_process(tmp_path, alex_weights):
     )
     for name in metrics.split(","):
         for task in ("2afc", "jnd"):
-            fields = store.SCORE_FIELDS[task]
+            fields = store.score_fields(task)
             a = np.load(store.final_path(tmp_path / "dist", name, task))
             b = np.load(store.final_path(single.run_dir, name, task))
             assert list(a["sample_id"]) == list(b["sample_id"])

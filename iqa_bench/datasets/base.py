@@ -29,8 +29,8 @@ from ..download import DEFAULT_STALL_TIMEOUT, fetch_archives, parse_archive_spec
 from ..errors import InputError
 from ..registry import Registry
 from ..settings import data_dir
+from ..tasks import TASKS
 
-TASKS = ("2afc", "jnd", "mos")
 #: Written by generators (``synthetic``) at the dataset root; its ``synthetic`` flag marks the
 #: judgments as constructed even when the folder is opened by path, without a card.
 MARKER_NAME = "GENERATED.json"

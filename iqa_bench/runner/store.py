@@ -37,8 +37,11 @@ try:  # POSIX only; elsewhere runs are not locked against each other
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-SCORE_FIELDS = {name: spec.scores for name, spec in TASKS.items()}
-JUDGMENT_FIELD = {name: spec.judgment for name, spec in TASKS.items()}
+
+def score_fields(task: str) -> tuple[str, ...]:
+    """The stored score arrays of ``task`` (read from the task registry, which may grow)."""
+    return TASKS[task].scores
+
 
 #: What reading a torn, truncated or foreign ``.npz`` can raise (it is then recomputed).
 UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
@@ -102,7 +105,7 @@ def _save_npz(path: Path, **arrays) -> None:
 
 def write_judgments(run_dir: Path, task: str, samples: list) -> None:
     """Write ``judgments/<task>.npz`` (a :class:`~iqa_bench.records.JudgmentArrays`)."""
-    field = JUDGMENT_FIELD[task]
+    field = TASKS[task].judgment
     record = JudgmentArrays(
         task,
         sample_id=np.array([s.sample_id for s in samples]),
@@ -142,7 +145,7 @@ def _read(path: Path, keys: Sequence[str]) -> dict | None:
 
 def load_chunk(run_dir: Path, metric: str, task: str, index: int, fp: str) -> dict | None:
     """The chunk's arrays and failures if it exists with fingerprint ``fp``, else None."""
-    keys = ("fingerprint", "failed", *SCORE_FIELDS[task])
+    keys = ("fingerprint", "failed", *score_fields(task))
     out = _read(chunk_path(run_dir, metric, task, index), keys)
     if out is None or out["fingerprint"] != fp or len(out) != len(keys):
         return None
@@ -156,7 +159,7 @@ def save_chunk(
         chunk_path(run_dir, metric, task, index),
         fingerprint=np.array(fp),
         failed=np.array(json.dumps(failed)),
-        **{k: np.asarray(values[k], dtype=np.float64) for k in SCORE_FIELDS[task]},
+        **{k: np.asarray(values[k], dtype=np.float64) for k in score_fields(task)},
     )
 
 
@@ -164,9 +167,9 @@ def load_final(run_dir: Path, metric: str, task: str, scores: bool = True) -> di
     """A finished scores file: ``fingerprint``, ``failed`` and ``chunk_fps`` (empty for files
     written before they were stored), with the score arrays if ``scores``; None if absent or
     unreadable."""
-    keys = ["fingerprint", "failed", "chunk_fps"] + (list(SCORE_FIELDS[task]) if scores else [])
+    keys = ["fingerprint", "failed", "chunk_fps"] + (list(score_fields(task)) if scores else [])
     out = _read(final_path(run_dir, metric, task), keys)
-    if out is None or (scores and not all(k in out for k in SCORE_FIELDS[task])):
+    if out is None or (scores and not all(k in out for k in score_fields(task))):
         return None
     out.setdefault("failed", [])
     out["chunk_fps"] = [str(c) for c in out.get("chunk_fps", [])]

@@ -237,7 +237,7 @@ class TaskRun:
         self.load_size = ds.load_size
         self.ids = [s.sample_id for s in self.samples]
         self.ids_digest = store.ids_digest(self.ids)
-        self.fields = store.SCORE_FIELDS[task]
+        self.fields = store.score_fields(task)
         dtype = DTYPES[opts.dtype]
         self.autocast = (
             (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
