@@ -679,32 +679,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Modules that still raise plain ValueError/FileNotFoundError for a user's mistake (a folder
-# without manifest.json, a task one run lacks, images smaller than the SSIM window). Raised
-# directly in one of them, such an error is reported as a message like an IQABenchError; raised
-# anywhere else it is a bug and keeps its traceback. Drop a module from the list once it raises
-# IQABenchError subclasses.
-_PLAIN_ERROR_MODULES = (
-    "iqa_bench.functional",
-    "iqa_bench.reports",
-    "iqa_bench.results",
-    "iqa_bench.runner",
-    "iqa_bench.stats",
-    "iqa_bench.tasks",
-)
-
-
-def _is_plain_user_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is a ValueError/FileNotFoundError raised in :data:`_PLAIN_ERROR_MODULES`."""
-    if not isinstance(exc, (ValueError, FileNotFoundError)) or exc.__traceback__ is None:
-        return False
-    tb = exc.__traceback__
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    module = str(tb.tb_frame.f_globals.get("__name__", ""))
-    return any(module == m or module.startswith(m + ".") for m in _PLAIN_ERROR_MODULES)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``iqa-bench`` console script.
 
@@ -717,9 +691,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (IQABenchError, ValueError, FileNotFoundError) as exc:
-        if not isinstance(exc, IQABenchError) and not _is_plain_user_error(exc):
-            raise  # a bug: the traceback shows where, and Python exits with status 1
+    except IQABenchError as exc:  # anything else is a bug: its traceback shows where (exit 1)
         print(f"iqa-bench: error: {exc}", file=sys.stderr)
         return 2
 

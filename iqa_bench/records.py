@@ -39,7 +39,7 @@ from typing import Any, Literal, Union
 
 import numpy as np
 
-from .errors import InputError
+from .errors import DataNotFoundError, InputError
 from .tasks import TASKS
 
 __all__ = [
@@ -499,7 +499,7 @@ def _read_npz(
 ) -> dict[str, np.ndarray]:
     """The arrays of ``path``: all of ``required``, nothing outside ``required + optional``."""
     if not path.is_file():
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"{path} not found: the run has no {what}; re-run the benchmark for it or pass "
             "a complete run directory."
         )

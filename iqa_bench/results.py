@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DataNotFoundError, InputError
 from .records import (
     DatasetRecord,
     MetricRecord,
@@ -318,7 +319,7 @@ class Run:
         """
         value = self.record.dataset.mos_higher_is_better
         if not isinstance(value, bool):
-            raise ValueError(
+            raise InputError(
                 f"{self.path / 'manifest.json'}: dataset.mos_higher_is_better is {value!r}, not "
                 "true/false; the score direction must not be guessed. Re-run the benchmark."
             )
@@ -341,7 +342,7 @@ class Run:
         key = ("judgments", task)
         if key not in self._cache:
             if task not in TASKS:
-                raise ValueError(f"task {task!r} is not scorable; use one of {list(TASKS)}.")
+                raise InputError(f"task {task!r} is not scorable; use one of {list(TASKS)}.")
             judged = read_judgments(self.path / "judgments" / f"{task}.npz", task)
             _, first = np.unique(judged.subset, return_index=True)
             order = tuple(str(judged.subset[i]) for i in sorted(first))
@@ -352,13 +353,13 @@ class Run:
         if metric not in self.metrics:
             close = difflib.get_close_matches(metric, list(self.metrics), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(
+            raise InputError(
                 f"metric {metric!r} is not in {self.path / 'manifest.json'}; it has "
                 f"{list(self.metrics)}.{hint}"
             )
         info = self.metrics[metric]
         if info.status != "ok":
-            raise ValueError(
+            raise InputError(
                 f"metric {metric!r} was {info.status} in this run ({info.reason}); it has no "
                 "scores. Fix the reason and re-run, or use run.metric_names()."
             )
@@ -377,7 +378,7 @@ class Run:
         if len(position) != len(scores.sample_id) or set(position) != set(sid.tolist()):
             missing = sorted(set(sid.tolist()) - set(position))[:3]
             extra = sorted(set(position) - set(sid.tolist()))[:3]
-            raise ValueError(
+            raise InputError(
                 f"{path}: sample_ids do not match judgments/{task}.npz ({len(position)} unique of "
                 f"{len(scores.sample_id)} vs {len(sid)}; missing e.g. {missing}, extra e.g. "
                 f"{extra}). Scores and judgments come from different runs or datasets; re-run "
@@ -420,13 +421,13 @@ def load_run(run_dir: str | Path) -> Run:
     """
     path = Path(run_dir)
     if not path.is_dir():
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"run directory {path} does not exist; pass the folder the benchmark wrote "
             "(it contains manifest.json)."
         )
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
-        raise FileNotFoundError(
+        raise DataNotFoundError(
             f"{path} is not a run directory: {manifest_path.name} is missing. Pass the folder "
             "that contains manifest.json (e.g. runs/<dataset>/<run-id>)."
         )

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import InputError
+
 __all__ = ["TASKS", "TaskSpec", "register_task", "task_spec"]
 
 
@@ -37,12 +39,12 @@ class TaskSpec:
 
     def __post_init__(self) -> None:
         if len(self.pairs) != len(self.scores):
-            raise ValueError(
+            raise InputError(
                 f"task {self.name!r}: {self.pairs} and {self.scores} differ in length."
             )
         unknown = {a for pair in self.pairs for a in pair} - set(self.images)
         if unknown:
-            raise ValueError(f"task {self.name!r}: pairs use {sorted(unknown)}, not in images.")
+            raise InputError(f"task {self.name!r}: pairs use {sorted(unknown)}, not in images.")
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -58,7 +60,7 @@ TASKS: dict[str, TaskSpec] = {
 def task_spec(task: str) -> TaskSpec:
     """The spec of ``task`` (``ValueError`` naming the known tasks otherwise)."""
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}.")
+        raise InputError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}.")
     return TASKS[task]
 
 
@@ -74,6 +76,6 @@ def register_task(spec: TaskSpec) -> TaskSpec:
     """
     known = TASKS.get(spec.name)
     if known is not None and known != spec:
-        raise ValueError(f"task {spec.name!r} is already registered as {known}; pick another name.")
+        raise InputError(f"task {spec.name!r} is already registered as {known}; pick another name.")
     TASKS[spec.name] = spec
     return spec

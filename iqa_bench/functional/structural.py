@@ -14,6 +14,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
+
 
 def _window_1d(kind: str, win_size: int, sigma: float, dtype: torch.dtype, device) -> torch.Tensor:
     if kind == "uniform":
@@ -98,10 +100,10 @@ def ssim_stats(
     """
     win_size = ssim_win_size(window, win_size, sigma)
     if win_size % 2 == 0 or win_size < 3:
-        raise ValueError(f"win_size: must be odd and >= 3, got {win_size}.")
+        raise InputError(f"win_size: must be odd and >= 3, got {win_size}.")
     h, w = x.shape[-2:]
     if min(h, w) < win_size:
-        raise ValueError(
+        raise InputError(
             f"images of {h}x{w} are smaller than the SSIM window {win_size}x{win_size}; "
             "use larger images or a smaller win_size."
         )
@@ -125,7 +127,7 @@ def ssim_from_stats(
         ValueError: The two were computed with different windows or image sizes.
     """
     if sx.win_size != sy.win_size or sx.image.shape != sy.image.shape:
-        raise ValueError(
+        raise InputError(
             f"SSIM statistics differ in window ({sx.win_size} vs {sy.win_size}) or image shape "
             f"({tuple(sx.image.shape)} vs {tuple(sy.image.shape)}); compute both with the same "
             "settings on equally sized batches."

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..results import JNDData, MOSData, Run, TwoAFCData
+from ..errors import InputError
 from ..stats import (
     BootstrapResult,
     PreferenceCorrelation,
@@ -99,7 +100,7 @@ class TaskAnalysis:
 
     def __post_init__(self) -> None:
         if self.credit is None and (self.compared is None) != (self.row_statistic is None):
-            raise ValueError(
+            raise InputError(
                 f"task {self.spec.name!r}: give compared and row_statistic together (or a credit)."
             )
 
@@ -129,7 +130,7 @@ def register_task_analysis(analysis: TaskAnalysis) -> TaskAnalysis:
     """
     known = TASK_ANALYSES.get(analysis.name)
     if known is not None and known is not analysis:
-        raise ValueError(f"task {analysis.name!r} already has an analysis; pick another name.")
+        raise InputError(f"task {analysis.name!r} already has an analysis; pick another name.")
     register_task(analysis.spec)
     TASK_ANALYSES[analysis.name] = analysis
     return analysis
@@ -143,7 +144,7 @@ def task_analysis(task: str) -> TaskAnalysis:
         '2AFC'
     """
     if task not in TASK_ANALYSES:
-        raise ValueError(f"task: {task!r} is not one of {', '.join(TASK_ANALYSES)}.")
+        raise InputError(f"task: {task!r} is not one of {', '.join(TASK_ANALYSES)}.")
     return TASK_ANALYSES[task]
 
 

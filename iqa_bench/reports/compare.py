@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..results import Run, load_run
+from ..errors import InputError
 from ..stats import (
     StatsOptions,
     bootstrap_difference,
@@ -274,11 +275,11 @@ def compare_data(
     options = _options(options, n_boot, n_perm, seed, confidence)
     analysis = task_analysis(task)
     if not analysis.comparable:
-        raise ValueError(f"task: {task!r} has no statistic to compare between runs.")
+        raise InputError(f"task: {task!r} has no statistic to compare between runs.")
     a, b = _as_run(run_a), _as_run(run_b)
     for run in (a, b):
         if task not in run.tasks():
-            raise ValueError(
+            raise InputError(
                 f"run {run.path} has no {task} task (it has {', '.join(run.tasks()) or 'none'}); "
                 "compare a task both runs scored."
             )
@@ -377,7 +378,7 @@ def compare_runs(
             if analysis.comparable and t in a.tasks() and t in b.tasks()
         ]
         if not tasks:
-            raise ValueError(
+            raise InputError(
                 f"runs {a.path} ({', '.join(a.tasks())}) and {b.path} ({', '.join(b.tasks())}) "
                 "share no task to compare."
             )

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .analyses import task_analysis
+from ..errors import DataNotFoundError
 from .documents import (
     ALPHA,
     EXCLUDED_COLUMNS,
@@ -251,7 +252,7 @@ def write_html(summary: RunSummary, figures: Mapping[str, Path], out_path: str |
     """
     for name, path in figures.items():
         if not Path(path).is_file():
-            raise FileNotFoundError(
+            raise DataNotFoundError(
                 f"figure {name!r} at {path} does not exist; write it first (write_figures) or "
                 "leave it out of figures."
             )

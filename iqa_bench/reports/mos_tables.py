@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from ..stats import Estimate
+from ..errors import InputError
 from .mos import LOGISTIC, MOSSummary
 from .summary import UNKNOWN_TASK, RunSummary, excluded_sentence
 from .tables import GROUP_LABELS, latex_escape, latex_table_head
@@ -188,7 +189,7 @@ def mos_notes(summary: RunSummary) -> list[str]:
 
 def _require(summary: RunSummary) -> MOSSummary:
     if summary.mos is None:
-        raise ValueError("this run has no mos task; MOS tables need a MOS/DMOS dataset.")
+        raise InputError("this run has no mos task; MOS tables need a MOS/DMOS dataset.")
     return summary.mos
 
 

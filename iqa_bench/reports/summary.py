@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..results import DatasetInfo, Run, load_run
+from ..errors import InputError
 from ..stats import (
     BootstrapResult,
     PreferenceCorrelation,
@@ -161,7 +162,7 @@ class TaskSummary:
         for r in self.rows:
             if r.metric == metric:
                 return r
-        raise ValueError(
+        raise InputError(
             f"no {self.task} row for {metric!r}; have {[r.metric for r in self.rows]}."
         )
 
@@ -382,7 +383,7 @@ def credits_by_sample(
     """
     analysis = task_analysis(task)
     if analysis.credit is None:
-        raise ValueError(f"task {task!r} has no per-sample credit; its statistic is not a mean.")
+        raise InputError(f"task {task!r} has no per-sample credit; its statistic is not a mean.")
     data = analysis.load(run, metric)
     sample_id, _, values = run.judgments(task)
     judgment = dict(zip(sample_id.tolist(), values.tolist(), strict=True))
@@ -446,7 +447,7 @@ def summarize(
     names = run.metric_names()
     reported = [t for t in run.tasks() if t in TASK_ANALYSES]
     if not reported:
-        raise ValueError(
+        raise InputError(
             f"{run.path}: no {', '.join(TASK_ANALYSES)} task in the manifest (tasks: "
             f"{run.tasks()}); run the benchmark on a dataset with human judgments."
         )

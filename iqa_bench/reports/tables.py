@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .analyses import task_analysis
+from ..errors import InputError
 from .mos import mos_tidy_rows
 from .summary import (
     HUMAN,
@@ -131,7 +132,7 @@ def score_table(summary: RunSummary, task: str) -> Table:
         ('traditional', 'cnn', 'superres', 'Avg')
     """
     if task not in summary.tasks:
-        raise ValueError(f"task={task!r} is not in this run; it has {list(summary.tasks)}.")
+        raise InputError(f"task={task!r} is not in this run; it has {list(summary.tasks)}.")
     ts: TaskSummary = summary.tasks[task]
     cells = [_cells(r, ts.subsets) for r in ts.rows]
     rows = [
