@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -62,3 +64,21 @@ def require_tool(*names: str, install: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{message} (.ci/run installs it)")
     pytest.skip(message)
+
+
+@pytest.fixture
+def bapps_layout(tmp_path: Path):
+    """Factory of BAPPS-layout folders under ``tmp_path``: ``bapps_layout(twoafc, jnd, name=...,
+    **make_bapps_layout options)`` returns the folder (see
+    :func:`iqa_bench.datasets.bapps_layout.make_bapps_layout`)."""
+
+    def make(twoafc: dict | None, jnd: dict | None, name: str = "bapps", **options) -> Path:
+        return make_bapps_layout(tmp_path / name, twoafc, jnd, **options)
+
+    return make
+
+
+@pytest.fixture
+def bapps_root(bapps_layout) -> Path:
+    """The runner tests' small set: 10 2AFC triplets and 5 JND pairs in subset ``cnn`` (seed 2)."""
+    return bapps_layout({"cnn": 10}, {"cnn": 5}, seed=2)

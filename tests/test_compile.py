@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import iqa_bench
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.runner import RunOptions, run_benchmark, store
-from tests.bapps_fixture import make_bapps_layout
 
 
 def _pairs(n: int, size: int = 64, device: str = "cpu"):

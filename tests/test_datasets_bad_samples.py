@@ -16,9 +16,9 @@ import pytest
 
 from iqa_bench.config import load_dataset_card
 from iqa_bench.datasets import BadSample, open_dataset
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.datasets.synthetic import SyntheticDataset
 from iqa_bench.errors import InputError
-from tests.bapps_fixture import make_bapps_layout
 from tests.mos_fixture import (
     NightsRow,
     make_csiq,

@@ -22,17 +22,16 @@ from iqa_bench.datasets import (
     read_judgment,
 )
 from iqa_bench.datasets.bapps import read_small_npy
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.download import parse_archive_specs
 from iqa_bench.images import read_image_uint8, write_png
-from tests.bapps_fixture import make_bapps_layout
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def small_bapps(tmp_path: Path) -> Path:
-    return make_bapps_layout(
-        tmp_path / "bapps",
+def small_bapps(bapps_layout) -> Path:
+    return bapps_layout(
         {"deblur": 3, "traditional": 4, "zeta": 2, "cnn": 2, "alpha": 1},
         {"cnn": 3, "traditional": 2},
         judgments={"2afc": {"traditional": [0.0, 0.2, 0.8, 1.0]}, "jnd": {"cnn": [0, 1 / 3, 1]}},

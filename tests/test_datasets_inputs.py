@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from iqa_bench.datasets import CSIQDataset, open_dataset, read_judgment
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.datasets.base import MARKER_NAME, read_marker
 from iqa_bench.errors import InputError
-from tests.bapps_fixture import make_bapps_layout
 from tests.mos_fixture import (
     NightsRow,
     make_csiq,

@@ -21,6 +21,7 @@ import pytest
 from iqa_bench.archives import ArchiveLimitError
 from iqa_bench.cli import build_parser, main
 from iqa_bench.datasets import download_dataset, open_dataset
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.download import (
     DEFAULT_STALL_TIMEOUT,
     LEDGER_NAME,
@@ -32,7 +33,6 @@ from iqa_bench.download import (
     recorded_sha256,
 )
 from iqa_bench.errors import InputError
-from tests.bapps_fixture import make_bapps_layout
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, so a dropped transfer really is partial
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()

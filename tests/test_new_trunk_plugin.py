@@ -12,11 +12,11 @@ import pytest
 from iqa_bench.backbones import BACKBONES
 from iqa_bench.cli import main
 from iqa_bench.config import metric_cards, unregister_metric_card
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.plugins import _LOADED, load_plugin, plugin_refs
 from iqa_bench.reports import write_report
 from iqa_bench.runner import RunOptions, run_benchmark
 from iqa_bench.settings import PLUGINS_ENV
-from tests.bapps_fixture import make_bapps_layout
 
 PLUGIN = Path(__file__).with_name("plugin_trunk.py")
 BACKBONE, METRIC = "tiny-plugin-cnn", "lpips-tiny-plugin"

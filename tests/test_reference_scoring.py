@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from benchmarks.reference_loop import score_reference
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.results import load_run
 from iqa_bench.runner import RunOptions, run_benchmark
 from iqa_bench.stats import jnd_map, twoafc_scores
-from tests.bapps_fixture import make_bapps_layout
 from tests.conftest import weights_file
 
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import iqa_bench
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.images import read_image_uint8
 from iqa_bench.runner import RunOptions, run_benchmark, store
-from tests.bapps_fixture import make_bapps_layout
 
 METRICS = ["l2", "ssim", "psnr", "lpips-alex-baseline"]
 

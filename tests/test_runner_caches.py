@@ -9,13 +9,8 @@ import numpy as np
 import pytest
 
 import iqa_bench.runner.batches as batches_module
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.runner import RunOptions, run_benchmark, store
-from tests.bapps_fixture import make_bapps_layout
-
-
-@pytest.fixture
-def bapps_root(tmp_path):
-    return make_bapps_layout(tmp_path / "bapps", twoafc={"cnn": 10}, jnd={"cnn": 5}, seed=2)
 
 
 def _opts(**kw) -> RunOptions:

@@ -13,7 +13,6 @@ from iqa_bench.datasets import TwoAFCSample
 from iqa_bench.errors import InputError
 from iqa_bench.runner import RunOptions, run_benchmark, store
 from iqa_bench.runner.batches import decoded_batches
-from tests.bapps_fixture import make_bapps_layout
 from tests.test_images import bomb_png
 
 BAD = "val/cnn/000002"
@@ -25,9 +24,9 @@ def _opts(**kw) -> RunOptions:
 
 
 @pytest.fixture
-def bapps(tmp_path: Path) -> tuple[Path, Path]:
+def bapps(bapps_layout) -> tuple[Path, Path]:
     """A 5-triplet BAPPS-layout folder (native size, opened by path) and its sample 2's p1."""
-    root = make_bapps_layout(tmp_path / "bapps", twoafc={"cnn": 5}, jnd=None)
+    root = bapps_layout({"cnn": 5}, None)
     return root, root / "2afc" / "val" / "cnn" / "p1" / "000002.png"
 
 

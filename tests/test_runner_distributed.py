@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.runner import RunOptions, run_benchmark, store
-from tests.bapps_fixture import make_bapps_layout
 
 
 @pytest.mark.slow

@@ -13,18 +13,13 @@ import pytest
 from PIL import Image
 
 import iqa_bench.runner.batches as batches_module
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.errors import InputError, RunDirBusyError
 from iqa_bench.images import read_image_uint8
 from iqa_bench.results import load_run
 from iqa_bench.runner import RunOptions, run_benchmark, store
-from tests.bapps_fixture import make_bapps_layout
 
 FIELDS = {"2afc": ("d0", "d1"), "jnd": ("d",)}
-
-
-@pytest.fixture
-def bapps_root(tmp_path):
-    return make_bapps_layout(tmp_path / "bapps", twoafc={"cnn": 10}, jnd={"cnn": 5}, seed=2)
 
 
 def _opts(**kw) -> RunOptions:

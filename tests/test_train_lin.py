@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from iqa_bench.cli import main
 from iqa_bench.config import load_metric_card_file, unregister_metric_card
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.images import write_png
 from iqa_bench.metrics import create_metric
 from iqa_bench.reports import write_report
@@ -28,7 +29,6 @@ from iqa_bench.runner import RunOptions, run_benchmark
 from iqa_bench.stats import twoafc_credit
 from iqa_bench.training import TrainLinConfig, train_lin
 from iqa_bench.weights import load_lin_weights, sha256_file
-from tests.bapps_fixture import make_bapps_layout
 from tests.conftest import weights_file
 
 ALEX_FILE = "alexnet-owt-7be5be79-features.pth"
