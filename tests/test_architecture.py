@@ -35,7 +35,14 @@ def test_metrics_never_import_datasets(package):
 
 
 @pytest.mark.parametrize(
-    "module", ["iqa_bench.stats", "iqa_bench.datasets", "iqa_bench.results", "iqa_bench.reports"]
+    "module",
+    [
+        "iqa_bench.stats",
+        "iqa_bench.datasets",
+        "iqa_bench.results",
+        "iqa_bench.records",
+        "iqa_bench.reports",
+    ],
 )
 def test_torch_free_layers_do_not_import_torch(module):
     if (
