@@ -91,7 +91,7 @@ def _metric_names(text: str) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .metrics import list_metrics
+    from .catalog import list_metrics  # reads cards only: no torch
 
     rows = [
         (
@@ -122,7 +122,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     from .images import read_image_uint8
     from .metrics import create_metric
-    from .runner.task_run import cuda_float32_precision
+    from .metrics.base import cuda_float32_precision
 
     metric = create_metric(args.metric, device=args.device)
     tensors = []

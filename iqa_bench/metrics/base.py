@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -98,6 +99,23 @@ def _inputs_in_weight_dtype(metric: Metric, args: tuple[Any, ...]) -> tuple[Any,
 def autocast_off(device_type: str) -> contextlib.AbstractContextManager:
     """Context that disables autocast (for float32/float64 parts of a metric)."""
     return torch.autocast(device_type=device_type, enabled=False)
+
+
+@contextlib.contextmanager
+def cuda_float32_precision(dtype: str) -> Iterator[None]:
+    """Float32 convolutions and matrix products on CUDA: IEEE float32 unless ``dtype`` is tf32.
+
+    PyTorch lets cuDNN run float32 convolutions in TF32 (10-bit mantissa) by default on Ampere and
+    newer GPUs, which shifts LPIPS values by about 1e-3 relative; here that is an explicit choice.
+    The previous settings are restored on exit.
+    """
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = (cudnn.allow_tf32, matmul.allow_tf32)
+    cudnn.allow_tf32 = matmul.allow_tf32 = dtype == "tf32"
+    try:
+        yield
+    finally:
+        cudnn.allow_tf32, matmul.allow_tf32 = saved
 
 
 class Metric(nn.Module):

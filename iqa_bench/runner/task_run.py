@@ -22,6 +22,7 @@ from tqdm import tqdm
 from .. import images
 from ..errors import InputError
 from ..metrics import Metric
+from ..metrics.base import cuda_float32_precision  # noqa: F401  (run.py, training import it here)
 from ..tasks import task_spec
 from ..weights import cache_dir
 from . import store
@@ -84,23 +85,6 @@ def check_autocast(device: torch.device, dtype: str) -> None:
             f"dtype: torch {torch.__version__} does not autocast to {dtype} on {device} (it would "
             f"silently compute in {str(got).removeprefix('torch.')}); {fix}, or a newer torch."
         )
-
-
-@contextlib.contextmanager
-def cuda_float32_precision(dtype: str):
-    """Float32 convolutions and matrix products on CUDA: IEEE float32 unless ``dtype`` is tf32.
-
-    PyTorch lets cuDNN run float32 convolutions in TF32 (10-bit mantissa) by default on Ampere and
-    newer GPUs, which shifts LPIPS values by about 1e-3 relative; here that is an explicit choice.
-    The previous settings are restored on exit.
-    """
-    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-    saved = (cudnn.allow_tf32, matmul.allow_tf32)
-    cudnn.allow_tf32 = matmul.allow_tf32 = dtype == "tf32"
-    try:
-        yield
-    finally:
-        cudnn.allow_tf32, matmul.allow_tf32 = saved
 
 
 def feature_providers(metrics: Iterable[Metric]) -> dict[tuple, Metric]:
