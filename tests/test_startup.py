@@ -23,6 +23,7 @@ from iqa_bench.backbones import (
     _sequential_sizes,
 )
 from iqa_bench.catalog import BUILTIN_HIGHER_IS_BETTER, list_metrics
+from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.errors import WeightsUnavailableError
 from iqa_bench.metrics import METRIC_TYPES
 from iqa_bench.metrics.trunk import build_trunk
@@ -60,6 +61,19 @@ def test_scoring_lpips_alex_and_l2_imports_no_heavy_module(alex_weights, tmp_pat
         out = [main(["score", "--metric", m, *{paths!r}]) for m in ("lpips-alex", "l2")]
     """)
     assert result["out"] == [0, 0]
+    assert result["loaded"] == ["torch"]
+
+
+@pytest.mark.slow
+def test_a_run_without_report_imports_no_heavy_module(alex_weights, tmp_path):
+    root = make_bapps_layout(tmp_path / "bapps", {"cnn": 4}, {"cnn": 4})
+    argv = ["run", "--dataset", str(root), "--metrics", "lpips-alex,l2"]
+    argv += ["--out", str(tmp_path / "out"), "--no-report", "--quiet"]
+    result = _modules_after(f"""
+        from iqa_bench.cli import main
+        out = main({argv!r})
+    """)
+    assert result["out"] == 0
     assert result["loaded"] == ["torch"]
 
 
