@@ -20,8 +20,12 @@ __all__ = ["__version__", "create_metric", "list_metrics"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("create_metric", "list_metrics"):
-        from . import metrics
+    if name == "list_metrics":  # reads cards only: no torch
+        from .catalog import list_metrics
 
-        return getattr(metrics, name)
+        return list_metrics
+    if name == "create_metric":
+        from .metrics import create_metric
+
+        return create_metric
     raise AttributeError(f"module 'iqa_bench' has no attribute {name!r}")

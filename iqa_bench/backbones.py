@@ -14,13 +14,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 
 import torch
-import torchvision
 from torch import nn
 
+from . import trunks
 from .errors import InputError
 from .registry import Registry
 from .trunk_spec import BackboneSpec, TrunkWeights
@@ -58,7 +58,7 @@ BACKBONES.add(
     "alex",
     BackboneSpec(
         name="alex",
-        build=lambda: torchvision.models.alexnet(weights=None),
+        build=trunks.alexnet,
         taps=("features.1", "features.4", "features.7", "features.9", "features.11"),
         weights=TrunkWeights(
             stem="alexnet-owt-7be5be79",
@@ -72,7 +72,7 @@ BACKBONES.add(
     "vgg16",
     BackboneSpec(
         name="vgg16",
-        build=lambda: torchvision.models.vgg16(weights=None),
+        build=trunks.vgg16,
         taps=("features.3", "features.8", "features.15", "features.22", "features.29"),
         weights=TrunkWeights(stem="vgg16-397923af", url=_TV + "vgg16-397923af.pth"),
         lpips_name="vgg",
@@ -82,7 +82,7 @@ BACKBONES.add(
     "squeezenet1_1",
     BackboneSpec(
         name="squeezenet1_1",
-        build=lambda: torchvision.models.squeezenet1_1(weights=None),
+        build=trunks.squeezenet1_1,
         taps=tuple(f"features.{i}" for i in (1, 4, 7, 9, 10, 11, 12)),
         weights=TrunkWeights(
             stem="squeezenet1_1-b8a52dc0",
@@ -127,6 +127,7 @@ def candidate_taps(model: nn.Module, limit: int = 24) -> list[str]:
     """Module names worth tapping: the network's children, with containers opened one level.
 
     Example:
+        >>> import torchvision
         >>> candidate_taps(torchvision.models.resnet18())[:6]
         ['conv1', 'bn1', 'relu', 'maxpool', 'layer1', 'layer2']
     """
@@ -264,19 +265,29 @@ class TappedTrunk(nn.Module):
         prefix = f"{self.prefix}." if self.prefix else ""
         return {prefix + k: v for k, v in self._target().state_dict().items()}
 
-    def load_trunk_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Load weights named as in the full network; every kept tensor must be present."""
+    def load_trunk_state_dict(self, state: dict[str, torch.Tensor], assign: bool = False) -> None:
+        """Load weights named as in the full network; every kept tensor must be present.
+
+        Args:
+            state: Tensors named as in the full network (e.g. ``features.0.weight``).
+            assign: Make ``state``'s tensors the trunk's own instead of copying them (for a trunk
+                built on the meta device).
+        """
         prefix = f"{self.prefix}." if self.prefix else ""
         target = self._target()
         local = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        expected = set(target.state_dict())
-        missing = sorted(expected - set(local))
+        expected = target.state_dict()
+        missing = sorted(set(expected) - set(local))
         if missing:
             raise InputError(
                 f"trunk weights lack {len(missing)} tensors (first: {prefix + missing[0]!r}); "
                 "the file does not belong to this backbone."
             )
-        target.load_state_dict({k: v for k, v in local.items() if k in expected})
+        # Assigned tensors keep their dtype: cast them as copying into the trunk's own would.
+        kept = {
+            k: v.to(expected[k].dtype) if assign else v for k, v in local.items() if k in expected
+        }
+        target.load_state_dict(kept, assign=assign)
 
     def channels(self, size: int = 224) -> list[int]:
         """Channel count of each tap, found by a dry run on the meta device.
@@ -309,13 +320,93 @@ class TappedTrunk(nn.Module):
         return [f.shape[1] for f in feats]
 
 
+#: Modules whose output has the spatial size of their input (for :func:`_sequential_sizes`).
+_SIZE_PRESERVING = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.BatchNorm2d,
+    trunks.Fire,
+)
+
+
+def _window_out(module: nn.Module, size: int, dim: int) -> int:
+    """Output length along ``dim`` of a convolution or pooling window, as PyTorch computes it."""
+
+    def arg(name: str, default: int) -> int:
+        value = getattr(module, name, default)
+        return value[dim] if isinstance(value, tuple) else value
+
+    kernel = arg("kernel_size", 1)
+    stride, padding, dilation = arg("stride", kernel), arg("padding", 0), arg("dilation", 1)
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if not getattr(module, "ceil_mode", False):
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    return out - 1 if (out - 1) * stride >= size + padding else out  # last window starts inside
+
+
+def _sequential_sizes(trunk: TappedTrunk) -> Callable[[int], bool] | None:
+    """``works(side)`` computed from the layers' shape arithmetic, without running them; None when
+    a layer's output size is not known here (the caller then probes by dry runs).
+
+    A dry run on meta tensors imports ``torch.fx.experimental.symbolic_shapes`` (sympy, about 0.5 s
+    of start-up); the registered trunks are all plain convolutions, poolings and size-preserving
+    layers.
+    """
+    layers = list(trunk.layers) if trunk.layers is not None else []
+    windows = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+    known = windows + _SIZE_PRESERVING
+    if not layers or not all(type(m) in known for m in layers):
+        return None
+    if any(isinstance(m, nn.Conv2d) and isinstance(m.padding, str) for m in layers):
+        return None
+
+    def works(side: int) -> bool:
+        hw = [side, side]
+        for layer in layers:
+            if isinstance(layer, windows):
+                hw = [_window_out(layer, hw[d], d) for d in (0, 1)]
+            if min(hw) <= 0:
+                return False
+        return True
+
+    return works
+
+
 @cache
 def min_input_size(backbone: str, taps: tuple[str, ...] | None = None) -> int:
-    """Smallest square side the trunk accepts (every tap non-empty), by dry runs on meta tensors
-    (on the CPU for networks whose forward needs real values)."""
+    """Smallest square side the trunk accepts (every tap non-empty): by shape arithmetic for plain
+    sequential trunks, else by dry runs on meta tensors (on the CPU for networks whose forward
+    needs real values)."""
     spec = BACKBONES.get(backbone)
     with torch.device("meta"):
         trunk = TappedTrunk(spec.build(), taps or spec.taps).eval()
+    works = _sequential_sizes(trunk) or _dry_run_sizes(trunk, spec, taps)
+    lo, hi = 1, 1024
+    if not works(hi):
+        return hi
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if works(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _dry_run_sizes(
+    trunk: TappedTrunk, spec: BackboneSpec, taps: tuple[str, ...] | None
+) -> Callable[[int], bool]:
+    """``works(side)`` by running the trunk on meta tensors, or on CPU zeros when the network's
+    forward needs real values."""
     device = "meta"
     try:
         with torch.no_grad():
@@ -331,16 +422,7 @@ def min_input_size(backbone: str, taps: tuple[str, ...] | None = None) -> int:
         except (RuntimeError, ValueError):  # too small for a kernel, a pooling or a norm layer
             return False
 
-    lo, hi = 1, 1024
-    if not works(hi):
-        return hi
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if works(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+    return works
 
 
 def describe_backbone(

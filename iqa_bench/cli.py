@@ -97,7 +97,7 @@ def _metric_names(text: str) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from .metrics import list_metrics
+    from .catalog import list_metrics  # reads cards only: no torch
 
     rows = [
         (

@@ -11,7 +11,8 @@ Zoo backbones (``torchvision:<model>``) keep the whole checkpoint under torchvis
 ``<stem>.pth`` (e.g. ``resnet18-f37072fd.pth``), so a torch hub folder
 (``~/.cache/torch/hub/checkpoints``) works as ``IQA_BENCH_WEIGHTS``; its SHA-256 prefix is checked.
 
-LPIPS linear layers come from the installed reference ``lpips`` package.
+LPIPS linear layers come from the installed reference ``lpips`` package's data files (the package
+itself is not imported: it imports scipy and torchvision).
 
 Example:
     >>> path = trunk_weights_path(BACKBONES.get("alex").weights)  # doctest: +SKIP
@@ -20,13 +21,13 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 from functools import cache
 from pathlib import Path
 
 import torch
 
-from .download import DownloadError, download_file
 from .errors import InputError, WeightsUnavailableError
 from .settings import OFFLINE_ENV, WEIGHTS_ENV, cache_dir, offline, weights_dir
 from .trunk_spec import TrunkWeights
@@ -100,6 +101,8 @@ def trunk_weights_path(weights: TrunkWeights, download: bool = True, progress: b
         reason = _FAILED_DOWNLOADS[weights.url]
     elif download and not offline():
         full = cache_dir() / "weights" / f"{weights.stem}.pth"
+        from .download import DownloadError, download_file  # http, tqdm: only to download
+
         try:
             digest = download_file(weights.url, full, progress=progress)
             if not digest.startswith(weights.checkpoint_sha256_prefix):
@@ -134,15 +137,21 @@ def load_trunk_state(weights: TrunkWeights, download: bool = True) -> tuple[dict
 
 
 def lpips_lin_path(lpips_name: str, version: str) -> Path:
-    """Path of the official LPIPS linear-layer weights shipped in the ``lpips`` package."""
-    try:
-        import lpips  # noqa: F401  (only its data files are used)
-    except ImportError as exc:
+    """Path of the official LPIPS linear-layer weights shipped in the ``lpips`` package.
+
+    The package is located, not imported (importing it costs seconds of scipy and torchvision).
+
+    Raises:
+        WeightsUnavailableError: ``lpips`` is not installed, or has no such weights file.
+    """
+    spec = importlib.util.find_spec("lpips")
+    if spec is None or not spec.submodule_search_locations:
         raise WeightsUnavailableError(
             "the official LPIPS linear weights come from the 'lpips' package, which is not "
             "installed. Fix: pip install lpips"
-        ) from exc
-    path = Path(lpips.__file__).parent / "weights" / f"v{version}" / f"{lpips_name}.pth"
+        )
+    package_dir = Path(next(iter(spec.submodule_search_locations)))
+    path = package_dir / "weights" / f"v{version}" / f"{lpips_name}.pth"
     if not path.is_file():
         raise WeightsUnavailableError(
             f"{path}: the lpips package has no v{version} weights for {lpips_name!r}."

@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from ..config import DatasetCard
 from ..errors import InputError
@@ -82,6 +81,8 @@ JND_CLASSES = ((1.2 / 255, 1.0), (3.0 / 255, 2 / 3), (7.0 / 255, 1 / 3), (20.0 /
 
 
 def _blur(x: np.ndarray, t: float, rng: np.random.Generator) -> np.ndarray:
+    from scipy import ndimage  # only to generate: importing scipy costs every run ~0.5 s
+
     return ndimage.gaussian_filter(x, sigma=(0.2 + 3.0 * t, 0.2 + 3.0 * t, 0), mode="reflect")
 
 

@@ -1,7 +1,8 @@
 """Metric types (registered classes) and the factory that builds named metrics from cards."""
 
+from ..catalog import MetricInfo, list_metrics
 from .base import METRIC_TYPES, Metric, check_images, check_pair
-from .factory import MetricInfo, create_metric, list_metrics
+from .factory import create_metric
 from .lpips import LPIPS, LPIPSConfig
 from .perceptual import Perceptual, PerceptualConfig
 from .pixel import L2, PSNR, SSIM

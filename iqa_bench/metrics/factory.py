@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
 
-from ..config import MetricCard, from_mapping, load_metric_card, metric_cards
+from ..config import MetricCard, from_mapping, load_metric_card
 from .base import METRIC_TYPES, Metric
 
 
@@ -50,40 +50,3 @@ def create_metric(name: str, device: str | torch.device | None = None, **overrid
         tensor([20.], dtype=torch.float64)
     """
     return build_metric(load_metric_card(name), device, **overrides)
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """What ``list_metrics`` reports about a named metric (no weights are loaded)."""
-
-    name: str
-    version: int
-    type: str
-    group: str
-    higher_is_better: bool
-    description: str
-    params: dict
-
-
-def list_metrics() -> list[MetricInfo]:
-    """All named metrics with orientation and card version, sorted by name.
-
-    Example:
-        >>> "lpips-alex" in [m.name for m in list_metrics()]
-        True
-    """
-    infos = []
-    for card in metric_cards().values():
-        cls = METRIC_TYPES.get(card.type)
-        infos.append(
-            MetricInfo(
-                card.name,
-                card.version,
-                card.type,
-                card.group,
-                bool(cls.higher_is_better),
-                card.description,
-                dict(card.params),
-            )
-        )
-    return sorted(infos, key=lambda m: m.name)

@@ -40,7 +40,8 @@ def build_trunk(
             f"of module names in forward order); candidates: {', '.join(candidates)} "
             f"(`iqa-bench backbones {backbone}` shows their output shapes)."
         )
-    trunk = _empty_sequential_trunk(spec, taps) if pretrained else None
+    trunk = _meta_sequential_trunk(spec, taps) if pretrained else None
+    on_meta = trunk is not None
     if trunk is None:
         trunk = TappedTrunk(spec.build(), taps or spec.taps)
     hashes: dict[str, str] = {}
@@ -53,25 +54,26 @@ def build_trunk(
             raise InputError(
                 f"backbone {backbone!r} has no pretrained weights; set pretrained: false."
             )
-        trunk.load_trunk_state_dict(state)
+        trunk.load_trunk_state_dict(state, assign=on_meta)
         hashes["trunk"] = digest
     trunk.eval()
     trunk.requires_grad_(False)
     return spec, trunk, hashes
 
 
-def _empty_sequential_trunk(spec, taps) -> TappedTrunk | None:
-    """A sequential trunk built on the meta device and given uninitialised CPU storage.
+def _meta_sequential_trunk(spec, taps) -> TappedTrunk | None:
+    """A sequential trunk built on the meta device, to be given the weights file's tensors.
 
-    Initialising a whole classifier (100M+ parameters for VGG16) only to drop it costs seconds;
-    for pretrained sequential trunks every kept tensor is then filled from the weights file.
+    Initialising a whole classifier (100M+ parameters for VGG16) only to drop it costs seconds, and
+    allocating empty storage for meta tensors (``to_empty``) imports sympy; for pretrained sequential
+    trunks every kept tensor comes from the weights file instead.
     None where that is not safe (non-sequential trunks, buffers not stored in a state dict).
     """
     with torch.device("meta"):
         trunk = TappedTrunk(spec.build(), taps or spec.taps)
     if trunk.layers is None or any(m._non_persistent_buffers_set for m in trunk.modules()):
         return None
-    return trunk.to_empty(device="cpu")
+    return trunk
 
 
 def trunk_min_size(backbone: str, taps: tuple[str, ...] | None) -> int:
