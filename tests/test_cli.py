@@ -292,10 +292,10 @@ def test_an_internal_bug_prints_its_traceback_and_exits_1(tmp_path):
 
     plugin = tmp_path / "bug.py"
     plugin.write_text(
-        "import iqa_bench.metrics\n"
+        "import iqa_bench.catalog\n"
         "def list_metrics():\n"
         "    raise IndexError('index 3 is out of bounds for axis 0 with size 3')\n"
-        "iqa_bench.metrics.list_metrics = list_metrics\n"
+        "iqa_bench.catalog.list_metrics = list_metrics\n"
     )
     done = subprocess.run(
         [sys.executable, "-m", "iqa_bench.cli", "--plugin", str(plugin), "list"],

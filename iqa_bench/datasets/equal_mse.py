@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from ..config import DatasetCard
 from ..errors import InputError
@@ -65,6 +64,13 @@ RMS_RANGE = (2.0, 16.0)
 MSE_TOLERANCE = 0.005
 PAD = 8  # margin around the crop that geometric changes move into view
 _ATTEMPTS = 200
+
+
+def _ndimage():
+    """scipy.ndimage, imported when the set is generated, not whenever datasets are imported."""
+    from scipy import ndimage
+
+    return ndimage
 
 
 def resolve_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -117,7 +123,7 @@ def _impulse_noise(x: np.ndarray, t: float, seed: int) -> np.ndarray:
 
 
 def _blur(x: np.ndarray, t: float, seed: int) -> np.ndarray:
-    return ndimage.gaussian_filter(x, sigma=(4.0 * t, 4.0 * t, 0), mode="reflect")
+    return _ndimage().gaussian_filter(x, sigma=(4.0 * t, 4.0 * t, 0), mode="reflect")
 
 
 def _jpeg(x: np.ndarray, t: float, seed: int) -> np.ndarray:
@@ -168,7 +174,7 @@ class _Benign:
         self.angle = float(rng.uniform(0.0, 2.0 * np.pi))  # direction of a translation
         if kind in ("shift", "rotation"):
             # Cubic-spline coefficients once per crop; each amount then only resamples them.
-            self.coeffs = [ndimage.spline_filter(padded[..., c], order=3) for c in range(3)]
+            self.coeffs = [_ndimage().spline_filter(padded[..., c], order=3) for c in range(3)]
             grid = np.mgrid[0 : self.size, 0 : self.size].astype(np.float64) + PAD
             self.mid = PAD + (self.size - 1) / 2.0
             self.grid = grid - self.mid
@@ -188,7 +194,7 @@ class _Benign:
             y, x = self.grid
             coords = np.stack([cos * y - sin * x, sin * y + cos * x]) + self.mid
         channels = [
-            ndimage.map_coordinates(c, coords, order=3, mode="mirror", prefilter=False)
+            _ndimage().map_coordinates(c, coords, order=3, mode="mirror", prefilter=False)
             for c in self.coeffs
         ]
         return _to_uint8(np.stack(channels, axis=-1))
@@ -232,7 +238,7 @@ def _crop(rng: np.random.Generator, size: int) -> np.ndarray:
         top = rng.integers(image.shape[0] - side + 1)
         left = rng.integers(image.shape[1] - side + 1)
         region = image[top : top + side, left : left + side] / 255.0
-        padded = ndimage.gaussian_filter(region, sigma=(1.0, 1.0, 0))[::2, ::2]
+        padded = _ndimage().gaussian_filter(region, sigma=(1.0, 1.0, 0))[::2, ::2]
         if padded[PAD:-PAD, PAD:-PAD].std() > 0.05:  # flat sky hides every change
             return padded
     return padded
