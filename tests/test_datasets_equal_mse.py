@@ -49,6 +49,7 @@ def _mse(a: Path, b: Path) -> float:
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> EqualMSEDataset:
     root = tmp_path_factory.mktemp("data") / "equal-mse"
     card = dataclasses.replace(load_dataset_card("equal-mse"), params=TINY)
+    EqualMSEDataset.generate(root, card)
     return EqualMSEDataset(root, card=card)
 
 

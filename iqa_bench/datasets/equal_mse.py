@@ -43,7 +43,7 @@ from ..errors import InputError
 from ..images import write_png
 from ..registry import suggest
 from .bapps import BAPPSDataset
-from .base import DATASETS, MARKER_NAME, read_marker
+from .base import MARKER_NAME, read_marker, register_adapter
 from .generated import install_generated
 from .synthetic import SOURCE_IMAGES, _sources, _to_uint8, _versions
 
@@ -477,20 +477,21 @@ def generate_equal_mse(
     )
 
 
-@DATASETS.register("equal-mse")
+@register_adapter("equal-mse")
 class EqualMSEDataset(BAPPSDataset):
     """The generated equal-MSE dataset (see the module docstring), read with the BAPPS adapter.
 
-    Generated into ``root`` on construction if missing or stale. ``synthetic`` is True, and
-    ``notice`` and ``human_ceiling`` come from the folder's marker like any generated folder's.
+    ``open_dataset("equal-mse")`` generates it into ``root`` first if missing or stale
+    (:meth:`generate`); the constructor only reads. ``synthetic`` is True, and ``notice`` and
+    ``human_ceiling`` come from the folder's marker like any generated folder's.
 
     Example:
+        >>> from iqa_bench.config import load_dataset_card
+        >>> EqualMSEDataset.generate(tmp_path / "equal-mse", load_dataset_card("equal-mse"))
         >>> ds = EqualMSEDataset(tmp_path / "equal-mse")
         >>> ds.synthetic, ds.human_ceiling, ds.tasks(), len(ds.samples("2afc"))
         (True, False, ('2afc',), 320)
     """
-
-    adapter = "equal-mse"
 
     def __init__(
         self,
@@ -499,9 +500,13 @@ class EqualMSEDataset(BAPPSDataset):
         split: str = "val",
         skip_bad: bool = False,
     ) -> None:
-        generate_equal_mse(Path(root), card.params if card is not None else None)
         super().__init__(root, card=card, split=split, skip_bad=skip_bad)
         self.synthetic = True
+
+    @classmethod
+    def generate(cls, root: Path, card: DatasetCard) -> None:
+        """Generate the data into ``root`` unless it is there with the card's parameters."""
+        generate_equal_mse(Path(root), card.params)
 
     @classmethod
     def is_layout(cls, path: Path) -> bool:
