@@ -171,6 +171,7 @@ print(json.dumps([state] + [m["environment"]["cpu_allocator"] for m in notes]))
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="keep_freed_memory needs glibc")
+@pytest.mark.slow  # 7-20 s on a 2-core CPU
 def test_runs_record_the_allocator_setting_in_force_and_never_make_it(tmp_path):
     import json
     import subprocess

@@ -115,6 +115,7 @@ def trained_alex(observer_data, tmp_path_factory):
     return train_lin(config, out, progress=False)
 
 
+@pytest.mark.slow  # 7-20 s on a 2-core CPU
 def test_trained_alex_lin_beats_the_unweighted_baseline_on_a_held_out_split(
     trained_alex, observer_data, tmp_path
 ):

@@ -76,6 +76,7 @@ def test_offline_without_files_names_the_file_url_and_variable(served_checkpoint
         assert weights.url in str(exc)
 
 
+@pytest.mark.slow  # 7-20 s on a 2-core CPU
 def test_unreachable_host_is_reported_as_unavailable(tmp_path, monkeypatch):
     import socket
 
