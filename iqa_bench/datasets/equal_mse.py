@@ -38,13 +38,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..config import DatasetCard
 from ..errors import InputError
 from ..images import write_png
 from ..registry import suggest
-from .bapps import BAPPSDataset
 from .base import MARKER_NAME, read_marker, register_adapter
-from .generated import install_generated
+from .generated import GeneratedBAPPSDataset, install_generated
 from .synthetic import SOURCE_IMAGES, _sources, _to_uint8, _versions
 
 GENERATOR_VERSION = 1
@@ -478,7 +476,7 @@ def generate_equal_mse(
 
 
 @register_adapter("equal-mse")
-class EqualMSEDataset(BAPPSDataset):
+class EqualMSEDataset(GeneratedBAPPSDataset):
     """The generated equal-MSE dataset (see the module docstring), read with the BAPPS adapter.
 
     ``open_dataset("equal-mse")`` generates it into ``root`` first if missing or stale
@@ -493,44 +491,4 @@ class EqualMSEDataset(BAPPSDataset):
         (True, False, ('2afc',), 320)
     """
 
-    def __init__(
-        self,
-        root: Path,
-        card: DatasetCard | None = None,
-        split: str = "val",
-        skip_bad: bool = False,
-    ) -> None:
-        super().__init__(root, card=card, split=split, skip_bad=skip_bad)
-        self.synthetic = True
-
-    @classmethod
-    def generate(cls, root: Path, card: DatasetCard) -> None:
-        """Generate the data into ``root`` unless it is there with the card's parameters."""
-        generate_equal_mse(Path(root), card.params)
-
-    @classmethod
-    def is_layout(cls, path: Path) -> bool:
-        """Never claims a path: a generated folder opened by path is read by ``bapps``."""
-        return False
-
-    @classmethod
-    def default_parts(cls, card: DatasetCard, split: str) -> list[str] | None:
-        """No parts: the data is generated."""
-        return None
-
-    @classmethod
-    def prepare(
-        cls,
-        root: Path,
-        card: DatasetCard,
-        parts: Iterable[str] | None = None,
-        progress: bool = True,
-        force: bool = False,
-        stall_timeout: float | None = None,
-    ) -> Path:
-        """Generate the data (nothing is downloaded); ``parts`` must be empty."""
-        if parts:
-            raise InputError(
-                f"dataset {card.name!r} is generated, it has no download parts; drop {list(parts)}."
-            )
-        return generate_equal_mse(Path(root), card.params, force=force)
+    generator = staticmethod(generate_equal_mse)

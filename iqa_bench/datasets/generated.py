@@ -1,4 +1,5 @@
-"""Install a generated dataset folder atomically (shared by the embedded generators, no torch).
+"""Generated datasets: atomic installation of a generated folder and the adapter base class of
+the embedded sets (`synthetic`, `equal-mse`), read with the BAPPS adapter (no torch).
 
 A generator writes into a hidden sibling folder that is then renamed into place, so readers
 never see a partial dataset and concurrent generators end with identical content.
@@ -19,8 +20,13 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import ClassVar
+
+from ..config import DatasetCard
+from ..errors import InputError
+from .bapps import BAPPSDataset
 
 
 def install_generated(
@@ -64,3 +70,57 @@ def install_generated(
         if staging.exists():
             shutil.rmtree(staging)
     return root
+
+
+class GeneratedBAPPSDataset(BAPPSDataset):
+    """A dataset generated offline into the BAPPS layout and read with the BAPPS adapter.
+
+    ``open_dataset(name)`` generates it into ``root`` first if missing or stale (:meth:`generate`,
+    which calls the subclass's ``generator(root, params, force=...)``); the constructor only
+    reads. ``synthetic`` is always True: the judgments are constructed, not collected.
+    """
+
+    #: ``generator(root, params, force=False) -> root``; a ``staticmethod`` in the subclass.
+    generator: ClassVar[Callable[..., Path]]
+
+    def __init__(
+        self,
+        root: Path,
+        card: DatasetCard | None = None,
+        split: str = "val",
+        skip_bad: bool = False,
+    ) -> None:
+        super().__init__(root, card=card, split=split, skip_bad=skip_bad)
+        self.synthetic = True
+
+    @classmethod
+    def generate(cls, root: Path, card: DatasetCard) -> None:
+        """Generate the data into ``root`` unless it is there with the card's parameters."""
+        cls.generator(Path(root), card.params)
+
+    @classmethod
+    def is_layout(cls, path: Path) -> bool:
+        """Never claims a path: a generated folder opened by path is read by ``bapps``."""
+        return False
+
+    @classmethod
+    def default_parts(cls, card: DatasetCard, split: str) -> list[str] | None:
+        """No parts: the data is generated."""
+        return None
+
+    @classmethod
+    def prepare(
+        cls,
+        root: Path,
+        card: DatasetCard,
+        parts: Iterable[str] | None = None,
+        progress: bool = True,
+        force: bool = False,
+        stall_timeout: float | None = None,
+    ) -> Path:
+        """Generate the data (nothing is downloaded); ``parts`` must be empty."""
+        if parts:
+            raise InputError(
+                f"dataset {card.name!r} is generated, it has no download parts; drop {list(parts)}."
+            )
+        return cls.generator(Path(root), card.params, force=force)
