@@ -191,19 +191,22 @@ def _report(run_dir, args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    result = _run(args, download=False)
-    if int(__import__("os").environ.get("RANK", "0")) != 0:
-        return 0
-    print(f"results: {result.run_dir}")
-    return 0 if args.no_report else _report(result.run_dir, args)
+    return _score_then_report(args, download=False, report=not args.no_report)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    result = _run(args, download=True)
-    if int(__import__("os").environ.get("RANK", "0")) != 0:
+    return _score_then_report(args, download=True, report=True)
+
+
+def _score_then_report(args: argparse.Namespace, download: bool, report: bool) -> int:
+    """Score (every torchrun rank), then print and report (rank 0 only)."""
+    from .settings import torchrun_rank
+
+    result = _run(args, download=download)
+    if torchrun_rank()[1] != 0:
         return 0
     print(f"results: {result.run_dir}")
-    return _report(result.run_dir, args)
+    return _report(result.run_dir, args) if report else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

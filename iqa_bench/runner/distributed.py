@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from ..settings import torchrun_rank
 
 
 @dataclass
@@ -42,12 +43,11 @@ def dist_context(device: str | None = None) -> DistContext:
             names, as the process's current device: NCCL's collectives run there) when it is
             CUDA, or None with CUDA present; gloo otherwise, also on a CUDA machine.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world, _, local_rank = torchrun_rank()
     if world <= 1:
         return DistContext()
     import torch.distributed as dist
 
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if not dist.is_initialized():
         requested = torch.device(device) if device else None
         cuda = torch.cuda.is_available() and (requested is None or requested.type == "cuda")
