@@ -19,6 +19,9 @@ def _shared(env: str, default: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
+# A plugin file that tests load on purpose; collecting it for doctests would register its trunk.
+collect_ignore = ["plugin_trunk.py"]
+
 WEIGHTS_DIR = _shared("IQA_BENCH_WEIGHTS", REPO.parent / "shared" / "weights")
 REFERENCE_DIR = _shared("IQA_BENCH_REFERENCE", REPO.parent / "shared" / "reference")
 
