@@ -82,7 +82,8 @@ def test_import_and_listing_need_no_torch():
         import iqa_bench
         out = len(iqa_bench.list_metrics())
     """)
-    assert result["out"] == len(list_metrics()) > 10
+    # Every card file is listed (this process's registry may hold cards other tests registered).
+    assert result["out"] == len(list((REPO / "metrics").glob("*.yaml"))) > 10
     assert result["loaded"] == []
 
 
