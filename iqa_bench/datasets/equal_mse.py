@@ -40,9 +40,8 @@ from PIL import Image
 
 from ..errors import InputError
 from ..images import write_png
-from ..registry import suggest
 from .base import MARKER_NAME, read_marker, register_adapter
-from .generated import GeneratedBAPPSDataset, install_generated
+from .generated import GeneratedBAPPSDataset, install_generated, merge_params
 from .synthetic import SOURCE_IMAGES, _sources, _to_uint8, _versions
 
 GENERATOR_VERSION = 1
@@ -82,14 +81,7 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         >>> resolve_params({"per_subset": 10})["per_subset"]
         10
     """
-    merged = {**DEFAULT_PARAMS}
-    for key, value in (params or {}).items():
-        if key not in DEFAULT_PARAMS:
-            raise InputError(
-                f"equal-mse dataset: unknown param {key!r}.{suggest(key, list(DEFAULT_PARAMS))} "
-                f"Allowed: {', '.join(DEFAULT_PARAMS)}."
-            )
-        merged[key] = value
+    merged = merge_params("equal-mse", DEFAULT_PARAMS, params)
     for key, value in merged.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InputError(

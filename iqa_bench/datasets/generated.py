@@ -20,13 +20,37 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
 from ..config import DatasetCard
 from ..errors import InputError
+from ..registry import suggest
 from .bapps import BAPPSDataset
+
+
+def merge_params(
+    dataset: str, defaults: Mapping[str, object], params: Mapping[str, object] | None
+) -> dict:
+    """A generator's card ``params`` over its ``defaults`` (lists and tuples copied as lists).
+
+    Raises:
+        InputError: On a key ``defaults`` lacks, naming close matches and the allowed keys.
+
+    Example:
+        >>> merge_params("demo", {"size": 8, "subsets": ["a"]}, {"size": 16})
+        {'size': 16, 'subsets': ['a']}
+    """
+    merged = dict(defaults)
+    for key, value in (params or {}).items():
+        if key not in defaults:
+            raise InputError(
+                f"{dataset} dataset: unknown param {key!r}.{suggest(key, list(defaults))} "
+                f"Allowed: {', '.join(defaults)}."
+            )
+        merged[key] = list(value) if isinstance(value, (list, tuple)) else value
+    return merged
 
 
 def install_generated(

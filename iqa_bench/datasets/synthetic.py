@@ -35,9 +35,8 @@ from PIL import Image
 
 from ..errors import InputError
 from ..images import write_png
-from ..registry import suggest
 from .base import MARKER_NAME, read_marker, register_adapter
-from .generated import GeneratedBAPPSDataset, install_generated
+from .generated import GeneratedBAPPSDataset, install_generated, merge_params
 
 GENERATOR_VERSION = 1
 NOTICE = (
@@ -157,14 +156,7 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         >>> resolve_params({"val_per_subset": 10})["val_per_subset"]
         10
     """
-    merged = {**DEFAULT_PARAMS}
-    for key, value in (params or {}).items():
-        if key not in DEFAULT_PARAMS:
-            raise InputError(
-                f"synthetic dataset: unknown param {key!r}.{suggest(key, list(DEFAULT_PARAMS))} "
-                f"Allowed: {', '.join(DEFAULT_PARAMS)}."
-            )
-        merged[key] = list(value) if isinstance(value, (list, tuple)) else value
+    merged = merge_params("synthetic", DEFAULT_PARAMS, params)
     for key, value in merged.items():
         if key.endswith("_subsets"):
             unknown = [v for v in value if v not in DISTORTIONS]
