@@ -1,6 +1,6 @@
 """Autocast agrees with float32 within the documented tolerance, and 2AFC scores are identical.
 
-Documented tolerances (README, "Precision"), per sample, ``|d_autocast - d_fp32| <= rel |d| + abs``:
+Documented tolerances (docs/PRECISION.md), per sample, ``|d_autocast - d_fp32| <= rel |d| + abs``:
 
 - bf16: learned LPIPS (v0.1, v0.0) ``0.03 |d| + 0.005``; unweighted baselines ``0.08 |d| + 0.005``;
 - fp16: learned LPIPS ``0.005 |d| + 0.001``; unweighted baselines ``0.02 |d| + 0.001``.
