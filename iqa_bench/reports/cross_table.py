@@ -219,11 +219,17 @@ def _estimate_cell(e: Estimate, n: int) -> Cell:
 
 def _column(summary: RunSummary, run_dir: Path, task: str, statistic: str) -> Column:
     ds = summary.dataset
-    digits = task_analysis(task).digits
     return Column(
-        str(run_dir), summary.run_id, ds.name, ds.card_version, ds.split, task, statistic, digits,
-        dataset_warning(ds),
-    )  # fmt: skip
+        run_dir=str(run_dir),
+        run_id=summary.run_id,
+        dataset=ds.name,
+        card_version=ds.card_version,
+        split=ds.split,
+        task=task,
+        statistic=statistic,
+        digits=task_analysis(task).digits,
+        warning=dataset_warning(ds),
+    )
 
 
 def _run_sources(summary: RunSummary, run_dir: Path) -> list[_Source]:
