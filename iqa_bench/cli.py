@@ -1,5 +1,5 @@
 """Command-line interface: ``iqa-bench list | score | run | report | download | bench | compare |
-train-lin | backbones``."""
+table | train-lin | backbones``."""
 
 from __future__ import annotations
 
@@ -227,6 +227,51 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     )
     print(text)
     return 0
+
+
+def _cmd_table(args: argparse.Namespace) -> int:
+    from .reports.cross_table import cross_table, render_cross_table, write_cross_table
+    from .stats import StatsOptions
+
+    wanted = _split_metrics(args.metrics)
+    table = cross_table(
+        args.run_dirs,
+        StatsOptions(n_boot=args.n_boot, seed=args.seed),
+        metrics=None if wanted == "all" else wanted,
+    )
+    if args.out is None:
+        print(render_cross_table(table, args.format), end="")
+        return 0
+    paths = write_cross_table(table, args.out)
+    print(f"table: {paths['html']} (also {', '.join(p.name for p in paths.values())})")
+    return 0
+
+
+def _add_table_parser(sub) -> None:
+    p = sub.add_parser(
+        "table",
+        help="several runs side by side: metrics x each dataset's headline, with CIs",
+        description="One row per metric, one column per run x task headline (2AFC avg, JND mAP, "
+        "MOS SRCC and PLCC), with bootstrap CIs and the best per column in bold. Prints "
+        "Markdown (or --format) to stdout, or writes table.md/.tex/.csv/.html into --out.",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, in order")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--format",
+        choices=["md", "tex", "csv", "html"],
+        default="md",
+        help="what to print: Markdown (default), a LaTeX document, tidy CSV or an HTML page",
+    )
+    where.add_argument("--out", default=None, help="write all four formats into this folder")
+    p.add_argument(
+        "--metrics", type=_metric_names, default="all", help="comma-separated metrics, or all"
+    )
+    p.add_argument(
+        "--n-boot", type=_resample_count, default=1000, help="bootstrap resamples for CIs"
+    )
+    p.add_argument("--seed", type=_bounded(int, 0), default=0, help="seed of the resampling")
+    p.set_defaults(func=_cmd_table)
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
@@ -668,6 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
         "equal-mse",
     )
     _add_results_parsers(sub)
+    _add_table_parser(sub)
     _add_train_lin_parser(sub)
     parser.add_argument(
         "--plugin",
