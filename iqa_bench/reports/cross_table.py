@@ -41,7 +41,7 @@ from ..errors import InputError
 from ..results import GROUP_ORDER, load_run
 from ..stats import Estimate, StatsOptions
 from .analyses import task_analysis
-from .html import _CSS as REPORT_CSS  # the same look as report.html
+from .html import REPORT_CSS  # the same look as report.html
 from .mos import LOGISTIC
 from .mos_tables import mos_notes
 from .summary import Cell, RunSummary, dataset_warning, excluded_sentence, summarize

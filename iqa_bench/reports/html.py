@@ -37,7 +37,7 @@ from .tables import GROUP_LABELS, Table, score_table
 
 __all__ = ["render_html", "write_html"]
 
-_CSS = """
+REPORT_CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
        max-width: 1100px; padding: 0 1rem; color: #1d1d1f; line-height: 1.45; }
 h1 { font-size: 1.6rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
@@ -111,7 +111,7 @@ def _head(summary: RunSummary) -> list[str]:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>iqa-bench report {_e(summary.run_id)} ({_e(ds.name)})</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{REPORT_CSS}</style></head><body>",
         f"<h1>iqa-bench report: {_e(summary.run_id)}</h1>",
     ]
     if dataset_warning(ds):
