@@ -3,6 +3,7 @@ and how the metric behaves in batches, under autograd, at its minimum size and i
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import sys
@@ -100,6 +101,17 @@ def test_batch_scores_equal_single_image_scores(pair):
         single = torch.cat([ours(x[i : i + 1], y[i : i + 1]) for i in range(4)])
     # Measured largest difference 6e-8 (batched convolutions round differently).
     assert torch.allclose(batch, single, rtol=0, atol=ATOL), (batch - single).abs().max()
+
+
+def test_channels_last_trunk_gives_the_same_scores(pair):
+    """The runner puts trunks in channels-last layout (``Metric.use_channels_last``)."""
+    ours, _, _ = pair
+    fast = copy.deepcopy(ours)
+    fast.use_channels_last()
+    x, y = _images(2, 32, 32, torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        # Measured largest difference 6e-8 (convolutions in another layout round differently).
+        assert torch.allclose(fast(x, y), ours(x, y), rtol=0, atol=ATOL)
 
 
 def test_gradients_flow_and_match_the_reference(pair):
