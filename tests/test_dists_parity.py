@@ -22,6 +22,7 @@ from iqa_bench.metrics.trunk import normalise_input
 from iqa_bench.reports import summarize, write_report
 from iqa_bench.results import load_run
 from iqa_bench.runner.task_run import SharedEmbeddings, feature_providers
+from tests.conftest import weights_file
 from tests.mos_fixture import FakeMOSMetric, make_mos_run
 from tests.run_fixture import FakeMetric, make_run
 
@@ -181,11 +182,11 @@ def test_without_vgg16_weights_the_card_is_skipped_with_its_reason(tmp_path, mon
         run_module.build_metrics(["dists"], torch.device("cpu"), log=lambda _: None)
 
 
+@pytest.mark.weights
+@pytest.mark.slow  # torchvision's VGG16 initialises 138M parameters: 12 s here
 def test_real_vgg16_weights_match_the_reference():
-    try:
-        ours = iqa_bench.create_metric("dists")
-    except WeightsUnavailableError as exc:
-        pytest.skip(f"real VGG16 weights absent: {str(exc).split(':')[0]}")
+    weights_file("vgg16-397923af-features.pth")  # skips, saying why, where the file is absent
+    ours = iqa_bench.create_metric("dists")
     torchvision = pytest.importorskip("torchvision")
     net = torchvision.models.vgg16()
     state = ours.trunk.trunk_state_dict()
@@ -196,6 +197,7 @@ def test_real_vgg16_weights_match_the_reference():
         ref = DISTS_pt.DISTS(load_weights=True).eval()
     x, y = _images(2, 64, 64, torch.Generator().manual_seed(8))
     with torch.no_grad():
+        # Not measured here (no VGG16 weights on the development machine): the 1e-5.
         assert torch.allclose(ours(x, y), ref(x, y).reshape(-1), rtol=0, atol=1e-5)
 
 
@@ -212,6 +214,12 @@ def test_without_the_package_its_weights_are_unavailable_with_the_fix(monkeypatc
     monkeypatch.setattr(dists_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(WeightsUnavailableError, match="pip install DISTS_pytorch"):
         dists_module.dists_weights_path()
+
+
+def test_the_dists_trunk_taps_the_channels_of_the_published_weights(pair):
+    ours, _, _ = pair
+    assert (3, *ours.trunk.channels()) == dists_module.DISTS_CHANNELS
+    assert sum(dists_module.DISTS_CHANNELS) == ours.alpha.numel() == 1475
 
 
 def test_a_backbone_with_other_channels_is_refused_by_name():

@@ -82,6 +82,19 @@ def load_dists_weights(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return state["alpha"].reshape(-1).float(), state["beta"].reshape(-1).float()
 
 
+def _check_channels(backbone: str, channels: list[int]) -> None:
+    """The trunk's taps must give the channels the published weights are for.
+
+    Raises:
+        InputError: Naming the backbone, both channel lists and the fix.
+    """
+    if tuple(channels) != DISTS_CHANNELS[1:]:
+        raise InputError(
+            f"backbone {backbone!r}: its taps give {list(channels)} channels but the DISTS "
+            f"weights are for {list(DISTS_CHANNELS[1:])}; use backbone vgg16-l2pool."
+        )
+
+
 @dataclass(frozen=True)
 class DISTSConfig:
     """Parameters of ``dists`` metrics.
@@ -114,12 +127,10 @@ class DISTS(TrunkMetric):
         super().__init__(config, card)
         path = dists_weights_path()  # before the trunk: a missing package fails fast
         spec, self.trunk, hashes = build_trunk(config.backbone, None, config.pretrained)
-        channels = (3, *self.trunk.channels())
-        if channels != DISTS_CHANNELS:
-            raise InputError(
-                f"backbone {config.backbone!r}: its taps give {list(channels[1:])} channels but the "
-                f"DISTS weights are for {list(DISTS_CHANNELS[1:])}; use backbone vgg16-l2pool."
-            )
+        # The default trunk's channels are fixed (a test checks them); a dry run costs seconds
+        # of imports on the meta device.
+        if config.backbone != DISTSConfig.backbone:
+            _check_channels(config.backbone, self.trunk.channels())
         self.weight_hashes.update(hashes)
         alpha, beta = load_dists_weights(path)
         self.register_buffer("alpha", alpha)
