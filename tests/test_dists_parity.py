@@ -149,6 +149,17 @@ def test_l2_pooled_trunk_equals_vgg16_only_before_the_first_pooling(pair):
         assert not torch.allclose(relu2_2, maxpooled[:9](inp), atol=1e-3)
 
 
+@pytest.mark.slow  # two VGG16 initialisations (138M parameters each): 8-20 s here
+def test_l2_pooled_vgg16_has_vgg16s_modules_and_seeded_weights():
+    """Why VGG16's weights file loads unchanged, and a seeded random DISTS trunk is VGG16's."""
+    torch.manual_seed(0)
+    plain = trunks.vgg16().features.state_dict()
+    torch.manual_seed(0)
+    pooled = trunks.vgg16_l2pool().features.state_dict()
+    assert list(pooled) == list(plain)
+    assert all(torch.equal(pooled[k], plain[k]) for k in plain)
+
+
 def test_runner_shared_trunk_pass_gives_the_forward_scores(pair):
     """The runner's path: one trunk pass over all image fields, the raw image carried along."""
     ours, _, _ = pair
