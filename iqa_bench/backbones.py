@@ -68,14 +68,27 @@ BACKBONES.add(
         lpips_name="alex",
     ),
 )
+_VGG16_TAPS = ("features.3", "features.8", "features.15", "features.22", "features.29")
+_VGG16_WEIGHTS = TrunkWeights(stem="vgg16-397923af", url=_TV + "vgg16-397923af.pth")
 BACKBONES.add(
     "vgg16",
     BackboneSpec(
         name="vgg16",
         build=trunks.vgg16,
-        taps=("features.3", "features.8", "features.15", "features.22", "features.29"),
-        weights=TrunkWeights(stem="vgg16-397923af", url=_TV + "vgg16-397923af.pth"),
+        taps=_VGG16_TAPS,
+        weights=_VGG16_WEIGHTS,
         lpips_name="vgg",
+    ),
+)
+# DISTS's trunk: VGG16's convolutions and weights file, L2 pooling instead of max pooling. Its
+# features equal vgg16's only up to relu1_2 (features.3), so the two never share a trunk pass.
+BACKBONES.add(
+    "vgg16-l2pool",
+    BackboneSpec(
+        name="vgg16-l2pool",
+        build=trunks.vgg16_l2pool,
+        taps=_VGG16_TAPS,
+        weights=_VGG16_WEIGHTS,
     ),
 )
 BACKBONES.add(
@@ -362,7 +375,7 @@ def _sequential_sizes(trunk: TappedTrunk) -> Callable[[int], bool] | None:
     layers.
     """
     layers = list(trunk.layers) if trunk.layers is not None else []
-    windows = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+    windows = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, trunks.L2Pool2d)
     known = windows + _SIZE_PRESERVING
     if not layers or not all(type(m) in known for m in layers):
         return None

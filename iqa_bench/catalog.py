@@ -19,6 +19,7 @@ from .config import metric_cards
 
 #: ``higher_is_better`` of each built-in metric type (the class attribute of its registered class).
 BUILTIN_HIGHER_IS_BETTER: dict[str, bool] = {
+    "dists": False,
     "l2": False,
     "lpips": False,
     "perceptual": False,

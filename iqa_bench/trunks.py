@@ -1,4 +1,5 @@
-"""The registered trunks (AlexNet, SqueezeNet 1.1, VGG16), built without importing torchvision.
+"""The registered trunks (AlexNet, SqueezeNet 1.1, VGG16 and DISTS's L2-pooled VGG16), built without
+importing torchvision.
 
 ``torchvision.models`` imports ``torchvision.ops``, which imports ``torch._dynamo``: seconds of start-up
 for three small networks. These builders reproduce torchvision's module layout (so its checkpoints and
@@ -19,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 #: torchvision's VGG configuration "D" (VGG16): (output channels, number of 3x3 convolutions) of each
@@ -156,14 +158,44 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(x, 1))
 
 
-def _vgg_features(stages: tuple[tuple[int, int], ...]) -> nn.Sequential:
+class L2Pool2d(nn.Module):
+    """DISTS's L2 pooling (Ding et al., 2020): ``sqrt(conv(x^2, g) + 1e-12)``, stride 2, per channel.
+
+    ``g`` is the reference's 5-tap Hanning window without its zero end taps, ``[0.5, 1, 0.5]``, as a
+    normalised 3x3 outer product; its entries are powers of two, so the float32 filter equals the
+    reference's bit for bit. The filter is made in ``forward`` rather than held as a buffer: a
+    buffer would be a tensor the VGG16 weights file lacks (or, non-persistent, would keep the
+    pretrained trunk off the meta-device build path in ``iqa_bench.metrics.trunk``).
+
+    Example:
+        >>> L2Pool2d()(torch.ones(1, 2, 4, 4))[0, 0]  # border windows see the zero padding
+        tensor([[0.7500, 0.8660],
+                [0.8660, 1.0000]])
+    """
+
+    # Read by the backbone's shape arithmetic (``iqa_bench.backbones._sequential_sizes``).
+    kernel_size = 3
+    stride = 2
+    padding = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        taps = torch.tensor([0.5, 1.0, 0.5], dtype=x.dtype, device=x.device)
+        window = torch.outer(taps, taps) / 4.0
+        weight = window.expand(x.shape[1], 1, 3, 3)
+        out = F.conv2d(x * x, weight, stride=self.stride, padding=self.padding, groups=x.shape[1])
+        return (out + 1e-12).sqrt()
+
+
+def _vgg_features(
+    stages: tuple[tuple[int, int], ...], pool: type[nn.Module] | None = None
+) -> nn.Sequential:
     modules: list[nn.Module] = []
     channels = 3
     for width, n_convs in stages:
         for _ in range(n_convs):
             modules += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
             channels = width
-        modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        modules.append(pool() if pool else nn.MaxPool2d(kernel_size=2, stride=2))
     return nn.Sequential(*modules)
 
 
@@ -180,3 +212,13 @@ def squeezenet1_1() -> SqueezeNet:
 def vgg16() -> VGG:
     """VGG16 with random weights, as ``torchvision.models.vgg16(weights=None)``."""
     return VGG(_vgg_features(_VGG16_STAGES))
+
+
+def vgg16_l2pool() -> VGG:
+    """VGG16 with every max pooling replaced by :class:`L2Pool2d` (the DISTS trunk), random weights.
+
+    Module names, parameters and the order of random draws are those of :func:`vgg16` (pooling
+    holds no parameters), so VGG16's weights file loads unchanged and a seeded random trunk has
+    the same convolutions as a seeded :func:`vgg16`.
+    """
+    return VGG(_vgg_features(_VGG16_STAGES, pool=L2Pool2d))

@@ -11,7 +11,7 @@ import iqa_bench
 from iqa_bench.weights import WeightsUnavailableError
 
 ALL = [m.name for m in iqa_bench.list_metrics()]
-DEEP = ["lpips-alex", "lpips-squeeze", "lpips-vgg", "lpips-alex-baseline", "vgg16-conv4_3"]
+DEEP = ["lpips-alex", "lpips-squeeze", "lpips-vgg", "lpips-alex-baseline", "vgg16-conv4_3", "dists"]
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from ..catalog import MetricInfo, list_metrics
 from .base import METRIC_TYPES, Metric, check_images, check_pair
+from .dists import DISTS, DISTSConfig
 from .factory import create_metric
 from .lpips import LPIPS, LPIPSConfig
 from .perceptual import Perceptual, PerceptualConfig
@@ -9,6 +10,8 @@ from .pixel import L2, PSNR, SSIM
 from .trunk import TrunkMetric
 
 __all__ = [
+    "DISTS",
+    "DISTSConfig",
     "L2",
     "LPIPS",
     "LPIPSConfig",
