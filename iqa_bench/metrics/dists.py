@@ -54,7 +54,7 @@ def dists_weights_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise WeightsUnavailableError(
             "the DISTS alpha/beta weights come from the 'DISTS_pytorch' package, which is not "
-            "installed. Fix: pip install DISTS_pytorch==0.1"
+            "installed (a dependency of iqa-bench: reinstall it). Fix: pip install DISTS_pytorch==0.1"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "weights.pt"
     if not path.is_file():
