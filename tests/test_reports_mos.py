@@ -159,7 +159,9 @@ def test_csv_has_a_row_per_statistic_metric_and_type_in_the_documented_columns(
 
 def test_overall_table_bolds_the_best_metric_and_names_direction(dmos_summary) -> None:
     text = corr_markdown(overall_table(dmos_summary))
-    best = re.search(r"^\| LPIPS \| lpips-alex \| \*\*0\.\d{3} ± 0\.\d{3}\*\* \|", text, re.M)
+    best = re.search(
+        r"^\| Learned \(LPIPS, DISTS\) \| lpips-alex \| \*\*0\.\d{3} ± 0\.\d{3}\*\* \|", text, re.M
+    )
     assert best, text
     assert "Scores: DMOS: higher = worse quality" in text and "no absolute values" in text
     assert "| Custom | backwards | -0." in text

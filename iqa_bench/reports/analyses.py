@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..results import JNDData, MOSData, Run, TwoAFCData
 from ..errors import InputError
+from ..results import JNDData, MOSData, Run, TwoAFCData
 from ..stats import (
     BootstrapResult,
     PreferenceCorrelation,

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..results import Run, load_run
 from ..errors import InputError
+from ..results import Run, load_run
 from ..stats import (
     StatsOptions,
     bootstrap_difference,

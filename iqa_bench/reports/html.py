@@ -17,8 +17,8 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-from .analyses import task_analysis
 from ..errors import DataNotFoundError
+from .analyses import task_analysis
 from .documents import (
     ALPHA,
     EXCLUDED_COLUMNS,

@@ -17,8 +17,8 @@ import html
 import math
 from dataclasses import dataclass
 
-from ..stats import Estimate
 from ..errors import InputError
+from ..stats import Estimate
 from .mos import LOGISTIC, MOSSummary
 from .summary import UNKNOWN_TASK, RunSummary, excluded_sentence
 from .tables import GROUP_LABELS, latex_escape, latex_table_head

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..results import DatasetInfo, Run, load_run
 from ..errors import InputError
+from ..results import DatasetInfo, Run, load_run
 from ..stats import (
     BootstrapResult,
     PreferenceCorrelation,

@@ -34,16 +34,16 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analyses import task_analysis
 from ..errors import InputError
+from .analyses import task_analysis
 from .mos import mos_tidy_rows
 from .summary import (
     HUMAN,
+    NO_HUMAN_CEILING,
     UNKNOWN_TASK,
     Cell,
     MetricRow,
     RunSummary,
-    NO_HUMAN_CEILING,
     TaskSummary,
     excluded_sentence,
 )
@@ -66,7 +66,7 @@ CSV_COLUMNS = ("dataset", "task", "metric", "group", "subset", "score", "ci_low"
 GROUP_LABELS = {
     "classical": "Classical",
     "deep-baseline": "Deep baseline",
-    "lpips": "LPIPS",
+    "lpips": "Learned (LPIPS, DISTS)",
     "custom": "Custom",
     "human": "Human",
 }
