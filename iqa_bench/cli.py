@@ -374,17 +374,8 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_train_lin_parser(sub) -> None:
-    p = sub.add_parser(
-        "train-lin",
-        help="learn LPIPS weights for a backbone on 2AFC judgments (--mode lin|tune|scratch)",
-        description="Train an LPIPS metric as the LPIPS paper does (ranking network, BCE against "
-        "the human fraction, Adam; linear weights clamped >= 0). --mode lin (default): frozen "
-        "trunk, per-channel weights, trunk features cached. tune: the ImageNet trunk trains "
-        "too; scratch: a random trunk trains too; both run the trunk every step (no feature "
-        "cache) and write the trunk into OUT. Writes OUT (.pth), a manifest (.json), a metric "
-        "card (.yaml) and per-epoch checkpoints.",
-    )
+def _add_train_mode_options(p) -> None:
+    """``train-lin``'s mode, trunk, and how the trunk is used (features cached, or trained)."""
     p.add_argument(
         "--mode",
         default="lin",
@@ -395,30 +386,6 @@ def _add_train_lin_parser(sub) -> None:
     p.add_argument("--backbone", default="alex", help="alex, vgg16, torchvision:resnet18, ...")
     p.add_argument("--taps", default=None, help="comma-separated module names (zoo backbones)")
     p.add_argument("--version", default="0.1", choices=["0.1", "0.0"], help="LPIPS input scaling")
-    p.add_argument(
-        "--no-pretrained", action="store_true", help="random trunk (lin smoke tests; scratch)"
-    )
-    p.add_argument("--dataset", default="bapps", help="dataset card name or BAPPS-layout path")
-    p.add_argument("--split", default="train", help="2AFC split to train on (default train)")
-    p.add_argument("--val-split", default=None, help="held-out 2AFC split scored every epoch")
-    p.add_argument("--data-root", default=None, help="data root (default $IQA_BENCH_DATA)")
-    p.add_argument("--out", required=True, help="weights file to write, e.g. runs/alex-lin.pth")
-    positive = _bounded(int, 1)
-    p.add_argument(
-        "--lr",
-        type=_bounded(float, 0, above=True),
-        default=1e-4,
-        help="Adam learning rate (paper 1e-4)",
-    )
-    p.add_argument(
-        "--beta1", type=_bounded(float, 0, 1), default=0.5, help="Adam beta1 (paper 0.5)"
-    )
-    p.add_argument("--batch-size", type=positive, default=50, help="triplets per step (paper 50)")
-    epochs = _bounded(int, 0)  # one of the two may be 0; _cmd_train_lin checks their sum
-    p.add_argument("--epochs", type=epochs, default=5, help="epochs at the initial rate (paper 5)")
-    p.add_argument("--epochs-decay", type=epochs, default=5, help="epochs decaying to 0 (paper 5)")
-    p.add_argument("--chn-mid", type=positive, default=32, help="ranking network width (paper 32)")
-    p.add_argument("--init", default="random", choices=["random", "ones"], help="initial weights")
     p.add_argument(
         "--dropout",
         type=_bounded(float, 0, 1),
@@ -447,6 +414,44 @@ def _add_train_lin_parser(sub) -> None:
         help="tune/scratch: comma-separated globs of the trunk parameters that train, named as "
         "in the full network (alex: 'features.6.*,features.8.*,features.10.*'); default: all",
     )
+
+
+def _add_train_lin_parser(sub) -> None:
+    p = sub.add_parser(
+        "train-lin",
+        help="learn LPIPS weights for a backbone on 2AFC judgments (--mode lin|tune|scratch)",
+        description="Train an LPIPS metric as the LPIPS paper does (ranking network, BCE against "
+        "the human fraction, Adam; linear weights clamped >= 0). --mode lin (default): frozen "
+        "trunk, per-channel weights, trunk features cached. tune: the ImageNet trunk trains "
+        "too; scratch: a random trunk trains too; both run the trunk every step (no feature "
+        "cache) and write the trunk into OUT. Writes OUT (.pth), a manifest (.json), a metric "
+        "card (.yaml) and per-epoch checkpoints.",
+    )
+    _add_train_mode_options(p)
+    p.add_argument(
+        "--no-pretrained", action="store_true", help="random trunk (lin smoke tests; scratch)"
+    )
+    p.add_argument("--dataset", default="bapps", help="dataset card name or BAPPS-layout path")
+    p.add_argument("--split", default="train", help="2AFC split to train on (default train)")
+    p.add_argument("--val-split", default=None, help="held-out 2AFC split scored every epoch")
+    p.add_argument("--data-root", default=None, help="data root (default $IQA_BENCH_DATA)")
+    p.add_argument("--out", required=True, help="weights file to write, e.g. runs/alex-lin.pth")
+    positive = _bounded(int, 1)
+    p.add_argument(
+        "--lr",
+        type=_bounded(float, 0, above=True),
+        default=1e-4,
+        help="Adam learning rate (paper 1e-4)",
+    )
+    p.add_argument(
+        "--beta1", type=_bounded(float, 0, 1), default=0.5, help="Adam beta1 (paper 0.5)"
+    )
+    p.add_argument("--batch-size", type=positive, default=50, help="triplets per step (paper 50)")
+    epochs = _bounded(int, 0)  # one of the two may be 0; _cmd_train_lin checks their sum
+    p.add_argument("--epochs", type=epochs, default=5, help="epochs at the initial rate (paper 5)")
+    p.add_argument("--epochs-decay", type=epochs, default=5, help="epochs decaying to 0 (paper 5)")
+    p.add_argument("--chn-mid", type=positive, default=32, help="ranking network width (paper 32)")
+    p.add_argument("--init", default="random", choices=["random", "ones"], help="initial weights")
     p.add_argument("--cache-dir", default=None, help="feature cache (default <cache>/features)")
     p.add_argument(
         "--seed",
