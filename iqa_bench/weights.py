@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import zipfile
 from functools import cache
 from pathlib import Path
 
@@ -210,6 +211,8 @@ def load_trained_trunk(path: Path) -> tuple[dict[str, torch.Tensor], str]:
 
 
 def holds_trained_trunk(path: Path) -> bool:
-    """True when a weights file also holds trunk tensors (read memory-mapped: cheap)."""
-    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    """True when a weights file also holds trunk tensors (memory-mapped where torch can: the
+    reference package's files use the legacy format, which it cannot map)."""
+    mmap = zipfile.is_zipfile(path)
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     return isinstance(state, dict) and any(str(k).startswith(TRUNK_PREFIX) for k in state)

@@ -17,9 +17,9 @@ from iqa_bench.config import MetricCard, unregister_metric_card
 from iqa_bench.metrics.factory import build_metric
 from iqa_bench.results import load_run
 from iqa_bench.stats import twoafc_credit
-from iqa_bench.training import TrainLinConfig, feature_metric
+from iqa_bench.training import TrainLinConfig, feature_metric, train_lin
 from iqa_bench.training.tune import TrunkOptions, TrunkTrainer
-from iqa_bench.weights import sha256_file
+from iqa_bench.weights import lpips_lin_path, sha256_file
 
 SEED = 3
 
@@ -136,6 +136,12 @@ def test_a_trained_trunk_is_not_silently_dropped_or_put_on_another_backbone(tmp_
         build_metric(_card(params | {"trunk_weights": str(tmp_path / "missing.pth")}), "cpu")
 
 
+def test_linear_weights_in_the_reference_legacy_file_format_still_load():
+    path = lpips_lin_path("alex", "0.1")  # torch's pre-zip format, which cannot be memory-mapped
+    metric = build_metric(_card({"lin_weights": str(path), "pretrained": False}), "cpu")
+    assert metric.weight_hashes["lin"] == sha256_file(path) and "trunk" not in metric.weight_hashes
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -157,3 +163,22 @@ def test_each_mode_resolves_the_reference_defaults():
     assert (tune.pretrained, tune.features, tune.dropout) == (True, "none", 0.5)
     assert (tune.trunk_lr, tune.trunk_train) == (2e-4, ("*",))
     assert (scratch.pretrained, scratch.features, scratch.dropout) == (False, "none", 0.5)
+
+
+@pytest.mark.slow  # 30-100 s on a 2-core CPU: three short trainings
+def test_resumed_scratch_training_ends_with_the_same_trunk_and_weights(tiny_split, tmp_path):
+    config = TrainLinConfig(
+        mode="scratch", backbone="squeezenet1_1", dataset=str(tiny_split), split="train",
+        batch_size=8, n_epochs=1, n_epochs_decay=1, lr=1e-3, seed=SEED, device="cpu",
+    )  # fmt: skip
+    full = train_lin(config, tmp_path / "full.pth", progress=False)
+    part = train_lin(config, tmp_path / "part.pth", progress=False)
+    part.outputs.checkpoint(2).unlink()  # as if it had stopped after epoch 1
+    resumed = train_lin(config, tmp_path / "part.pth", resume=True, progress=False)
+    assert [r["epoch"] for r in resumed.manifest["history"]] == [1, 2]
+    a = torch.load(full.outputs.weights, weights_only=True)
+    b = torch.load(resumed.outputs.weights, weights_only=True)
+    assert sorted(a) == sorted(b) and any(k.startswith("trunk.") for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # squeezenet's Fire modules have 1x1 convolutions, which the reference would clamp.
+    assert any("1x1" in d for d in full.manifest["deviations"])
