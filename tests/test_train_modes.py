@@ -63,7 +63,7 @@ def _run_card(card, root, run_dir):
     return json.loads((run_dir / "manifest.json").read_text()), load_run(run_dir)
 
 
-@pytest.mark.slow  # 8-15 s per mode on a 2-core CPU
+@pytest.mark.slow  # 3-13 s per mode on a 2-core CPU (quiet vs shared)
 @pytest.mark.parametrize("mode", ["lin", "tune", "scratch"])
 def test_one_epoch_of_each_mode_gives_a_card_that_run_scores(
     mode, tiny_split, tmp_path, alex_weights
