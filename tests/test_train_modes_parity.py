@@ -130,7 +130,6 @@ def test_one_tune_step_matches_the_reference_trainer_from_the_imagenet_trunk(ale
     _assert_equal_steps(_max_differences(state))
 
 
-# ~5 s on a 2-core CPU
 def test_one_scratch_step_matches_the_reference_trainer_from_a_random_trunk():
     _assert_equal_steps(_max_differences(None))
 
