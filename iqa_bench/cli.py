@@ -348,11 +348,15 @@ def _cmd_train_lin(args: argparse.Namespace) -> int:
             "at least one epoch in total (the paper: --epochs 5 --epochs-decay 5)."
         )
     taps = tuple(t.strip() for t in args.taps.split(",") if t.strip()) if args.taps else None
+    trunk_train = args.trunk_train and tuple(
+        t.strip() for t in args.trunk_train.split(",") if t.strip()
+    )
     config = TrainLinConfig(
+        mode=args.mode,
         backbone=args.backbone,
         taps=taps,
         version=args.version,
-        pretrained=not args.no_pretrained,
+        pretrained=False if args.no_pretrained else None,
         dataset=args.dataset,
         split=args.split,
         data_root=args.data_root,
@@ -366,6 +370,8 @@ def _cmd_train_lin(args: argparse.Namespace) -> int:
         init=args.init,
         dropout=args.dropout,
         features=args.features,
+        trunk_lr=args.trunk_lr,
+        trunk_train=trunk_train or None,
         seed=args.seed,
         device=args.device,
         feature_batch_size=args.feature_batch_size,
@@ -413,18 +419,63 @@ def _cmd_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_train_lin_parser(sub) -> None:
-    p = sub.add_parser(
-        "train-lin",
-        help="learn LPIPS linear weights for a backbone on 2AFC judgments (frozen trunk)",
-        description="Train per-channel LPIPS weights as the LPIPS paper does (frozen trunk, "
-        "ranking network, BCE against the human fraction, Adam; weights clamped >= 0). Writes "
-        "OUT (.pth), a manifest (.json), a metric card (.yaml) and per-epoch checkpoints.",
+def _add_train_mode_options(p) -> None:
+    """``train-lin``'s mode, trunk, and how the trunk is used (features cached, or trained)."""
+    p.add_argument(
+        "--mode",
+        default="lin",
+        choices=["lin", "tune", "scratch"],
+        help="lin: frozen trunk (default); tune: trunk trained from ImageNet weights; scratch: "
+        "trunk trained from random weights",
     )
     p.add_argument("--backbone", default="alex", help="alex, vgg16, torchvision:resnet18, ...")
     p.add_argument("--taps", default=None, help="comma-separated module names (zoo backbones)")
     p.add_argument("--version", default="0.1", choices=["0.1", "0.0"], help="LPIPS input scaling")
-    p.add_argument("--no-pretrained", action="store_true", help="random trunk (smoke tests)")
+    p.add_argument(
+        "--dropout",
+        type=_bounded(float, 0, 1),
+        default=None,
+        help="on per-position differences; needs --features none (default: 0 for lin, the "
+        "paper's 0.5 for tune/scratch)",
+    )
+    p.add_argument(
+        "--features",
+        default=None,
+        choices=["disk", "memory", "none"],
+        help="trunk features: cached on disk (lin default), in memory, or recomputed every "
+        "batch (none: tune/scratch take only this, as their trunk changes every step)",
+    )
+    p.add_argument(
+        "--trunk-lr",
+        type=_bounded(float, 0, above=True),
+        default=None,
+        help="tune/scratch: trunk learning rate, on the same schedule (default: --lr, as the "
+        "paper)",
+    )
+    p.add_argument(
+        "--trunk-train",
+        default=None,
+        metavar="GLOBS",
+        help="tune/scratch: comma-separated globs of the trunk parameters that train, named as "
+        "in the full network (alex: 'features.6.*,features.8.*,features.10.*'); default: all",
+    )
+
+
+def _add_train_lin_parser(sub) -> None:
+    p = sub.add_parser(
+        "train-lin",
+        help="learn LPIPS weights for a backbone on 2AFC judgments (--mode lin|tune|scratch)",
+        description="Train an LPIPS metric as the LPIPS paper does (ranking network, BCE against "
+        "the human fraction, Adam; linear weights clamped >= 0). --mode lin (default): frozen "
+        "trunk, per-channel weights, trunk features cached. tune: the ImageNet trunk trains "
+        "too; scratch: a random trunk trains too; both run the trunk every step (no feature "
+        "cache) and write the trunk into OUT. Writes OUT (.pth), a manifest (.json), a metric "
+        "card (.yaml) and per-epoch checkpoints.",
+    )
+    _add_train_mode_options(p)
+    p.add_argument(
+        "--no-pretrained", action="store_true", help="random trunk (lin smoke tests; scratch)"
+    )
     p.add_argument("--dataset", default="bapps", help="dataset card name or BAPPS-layout path")
     p.add_argument("--split", default="train", help="2AFC split to train on (default train)")
     p.add_argument("--val-split", default=None, help="held-out 2AFC split scored every epoch")
@@ -446,15 +497,6 @@ def _add_train_lin_parser(sub) -> None:
     p.add_argument("--epochs-decay", type=epochs, default=5, help="epochs decaying to 0 (paper 5)")
     p.add_argument("--chn-mid", type=positive, default=32, help="ranking network width (paper 32)")
     p.add_argument("--init", default="random", choices=["random", "ones"], help="initial weights")
-    p.add_argument(
-        "--dropout", type=_bounded(float, 0, 1), default=0.0, help="needs --features none"
-    )
-    p.add_argument(
-        "--features",
-        default="disk",
-        choices=["disk", "memory", "none"],
-        help="trunk features: cached on disk (default), in memory, or recomputed every batch",
-    )
     p.add_argument("--cache-dir", default=None, help="feature cache (default <cache>/features)")
     p.add_argument(
         "--seed",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import zipfile
 from functools import cache
 from pathlib import Path
 
@@ -180,3 +181,38 @@ def load_lin_weights(path: Path, n_layers: int) -> list[torch.Tensor]:
                 f"or 'lin{k}.weight'); keys present: {sorted(state)[:8]}"
             )
     return out
+
+
+#: Prefix of the trunk's tensors in a file that holds linear weights and a trained trunk together
+#: (``train-lin --mode tune|scratch``); the rest of each name is the full network's
+#: (``trunk.features.0.weight``).
+TRUNK_PREFIX = "trunk."
+
+
+def load_trained_trunk(path: Path) -> tuple[dict[str, torch.Tensor], str]:
+    """The trunk tensors of a trained-trunk file (names without :data:`TRUNK_PREFIX`) and the
+    file's SHA-256.
+
+    Raises:
+        InputError: The file holds no ``trunk.*`` tensors.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    trunk = {
+        k[len(TRUNK_PREFIX) :]: v
+        for k, v in (state.items() if isinstance(state, dict) else ())
+        if k.startswith(TRUNK_PREFIX)
+    }
+    if not trunk:
+        raise InputError(
+            f"trunk_weights: {path} holds no trunk tensors (keys starting {TRUNK_PREFIX!r}); "
+            "give the file `iqa-bench train-lin --mode tune|scratch` wrote, or drop trunk_weights."
+        )
+    return trunk, sha256_file(path)
+
+
+def holds_trained_trunk(path: Path) -> bool:
+    """True when a weights file also holds trunk tensors (memory-mapped where torch can: the
+    reference package's files use the legacy format, which it cannot map)."""
+    mmap = zipfile.is_zipfile(path)
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    return isinstance(state, dict) and any(str(k).startswith(TRUNK_PREFIX) for k in state)

@@ -12,7 +12,13 @@ import torch
 from ..config import MetricCard
 from ..errors import DataNotFoundError, InputError
 from ..functional import lpips_distance, lpips_distance_map, normalize_features
-from ..weights import load_lin_weights, lpips_lin_path, sha256_file
+from ..weights import (
+    holds_trained_trunk,
+    load_lin_weights,
+    load_trained_trunk,
+    lpips_lin_path,
+    sha256_file,
+)
 from .base import METRIC_TYPES, autocast_off, check_pair
 from .trunk import (
     TrunkMetric,
@@ -40,6 +46,12 @@ def _check_trained_lin(
     Raises:
         InputError: Naming the file, what differs and the fix.
     """
+    if config.trunk_weights is None and holds_trained_trunk(path):
+        raise InputError(
+            f"lin_weights: {path} also holds the trunk it was trained with (train-lin --mode "
+            f"tune|scratch); set trunk_weights: {path} too, or these weights score on a trunk "
+            "they were not trained with."
+        )
     got = [int(w.numel()) for w in weights]
     if got != list(channels):
         raise InputError(
@@ -69,6 +81,30 @@ def _check_trained_lin(
             )
 
 
+def _load_trained_trunk(trunk, path: Path, config: LPIPSConfig) -> dict[str, str]:
+    """Load ``trunk_weights`` into the trunk; ``{"trunk": sha256}`` of the file.
+
+    Raises:
+        DataNotFoundError: No such file.
+        InputError: The file's trunk does not fit the backbone and taps.
+    """
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"trunk_weights: {path} does not exist; pass the file written by `iqa-bench "
+            "train-lin --mode tune|scratch` or drop trunk_weights."
+        )
+    state, digest = load_trained_trunk(path)
+    try:
+        trunk.load_trunk_state_dict(state)
+    except (InputError, RuntimeError) as err:  # missing tensors, or tensors of other shapes
+        raise InputError(
+            f"trunk_weights: {path} does not fit backbone {config.backbone!r} with taps "
+            f"{list(trunk.taps)} ({err}); use the file trained for this backbone (its manifest "
+            f"{path.with_suffix('.json').name} names it)."
+        ) from err
+    return {"trunk": digest}
+
+
 @dataclass(frozen=True)
 class LPIPSConfig:
     """Parameters of ``lpips`` metrics.
@@ -79,8 +115,13 @@ class LPIPSConfig:
         lpips: True = learned per-channel linear layers; False = the unweighted baseline.
         lin_weights: Path to a file of linear weights (e.g. from ``train-lin``) instead of the
             official ones shipped with the ``lpips`` package.
-        pretrained: Load the trunk's ImageNet weights (False = random trunk, for tests).
+        pretrained: Load the trunk's ImageNet weights (False = random trunk, for tests);
+            ignored when ``trunk_weights`` is given.
         taps: Module names to tap; None = the backbone's declared taps.
+        trunk_weights: Path to a file whose ``trunk.*`` tensors replace the trunk's weights (the
+            one file ``train-lin --mode tune|scratch`` writes, linear weights included); its
+            SHA-256 becomes the trunk's weight hash, so its features are never shared with the
+            untrained trunk's.
     """
 
     backbone: str = "alex"
@@ -89,6 +130,7 @@ class LPIPSConfig:
     lin_weights: str | None = None
     pretrained: bool = True
     taps: tuple[str, ...] | None = None
+    trunk_weights: str | None = None
 
 
 @METRIC_TYPES.register("lpips")
@@ -107,7 +149,12 @@ class LPIPS(TrunkMetric):
 
     def __init__(self, config: LPIPSConfig, card: MetricCard) -> None:
         super().__init__(config, card)
-        self.spec, self.trunk, hashes = build_trunk(config.backbone, config.taps, config.pretrained)
+        trunk_file = Path(config.trunk_weights).expanduser() if config.trunk_weights else None
+        self.spec, self.trunk, hashes = build_trunk(
+            config.backbone, config.taps, config.pretrained and trunk_file is None
+        )
+        if trunk_file is not None:
+            hashes = _load_trained_trunk(self.trunk, trunk_file, config)
         self.weight_hashes.update(hashes)
         kind, self._norm_key = spec_normalisation(self.spec, f"lpips-v{config.version}")
         register_normalisation(self, kind, self.spec.mean, self.spec.std)

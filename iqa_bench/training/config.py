@@ -1,4 +1,4 @@
-"""Settings of ``train-lin``: the trunk, the data and the reference hyper-parameters."""
+"""Settings of ``train-lin``: the mode, the trunk, the data and the reference hyper-parameters."""
 
 from __future__ import annotations
 
@@ -7,17 +7,37 @@ from typing import Literal
 
 from ..errors import InputError
 
+#: ``lin`` = frozen trunk, learned per-channel weights; ``tune`` = the ImageNet trunk trained
+#: together with them; ``scratch`` = the same from a random trunk (the LPIPS paper's three rows).
+MODES = ("lin", "tune", "scratch")
+
+# What each mode resolves the settings left as None to: the reference trainer's choices.
+# lin keeps its cached-features defaults (dropout cannot act on spatial means); tune and scratch
+# run the trunk every step, so they train with the reference's dropout of 0.5.
+_MODE_DEFAULTS = {
+    "lin": {"pretrained": True, "features": "disk", "dropout": 0.0},
+    "tune": {"pretrained": True, "features": "none", "dropout": 0.5},
+    "scratch": {"pretrained": False, "features": "none", "dropout": 0.5},
+}
+
 
 @dataclass(frozen=True)
 class TrainLinConfig:
-    """How to train LPIPS linear layers (defaults: the LPIPS paper / reference ``train.py``).
+    """How to train an LPIPS metric (defaults: the LPIPS paper / reference ``train.py``).
+
+    Settings left as None take the mode's default (see each attribute); the resolved value is
+    what the config holds afterwards.
 
     Attributes:
+        mode: ``lin`` (frozen trunk), ``tune`` (trunk trained too, from ImageNet weights) or
+            ``scratch`` (trunk trained too, from random weights).
         backbone: Registered or zoo backbone (``alex``, ``torchvision:resnet18``, ...).
         taps: Modules to tap; None = the backbone's declared taps (zoo backbones need them).
         version: LPIPS input scaling, ``0.1`` (current) or ``0.0``; zoo backbones use their
             weights' own mean/std under ``0.1``.
-        pretrained: Load the trunk's ImageNet weights (False = random trunk, for smoke tests).
+        pretrained: Start from the trunk's ImageNet weights (False = random trunk). None: True
+            for ``lin`` and ``tune``, False for ``scratch`` (which refuses True; ``tune`` refuses
+            False: that is ``scratch``). ``lin`` with False is for smoke tests.
         dataset: Dataset card name or path of a BAPPS-layout folder.
         split: 2AFC split to train on (BAPPS ``train``: traditional, cnn, mix).
         data_root: Root of named datasets (default ``$IQA_BENCH_DATA``).
@@ -32,9 +52,16 @@ class TrainLinConfig:
         init: Start of the linear weights: ``random`` (reference) or ``ones`` (the baseline).
         dropout: Dropout on the per-position squared differences (reference 0.5); only with
             ``features="none"``, since cached features are already averaged over positions.
-        features: ``disk`` = trunk features computed once and cached across runs (default);
-            ``memory`` = computed once per run; ``none`` = the trunk runs on every batch (slow;
-            needed for dropout, as the reference trains).
+            None: 0 for ``lin``, 0.5 for ``tune``/``scratch``.
+        features: ``disk`` = trunk features computed once and cached across runs; ``memory`` =
+            computed once per run; ``none`` = the trunk runs on every batch (slow; needed for
+            dropout, as the reference trains). None: ``disk`` for ``lin``; ``tune`` and
+            ``scratch`` change the trunk every step, so they only take ``none``.
+        trunk_lr: Learning rate of the trunk (``tune``/``scratch``), following the same schedule;
+            None = ``lr``, as the reference (one Adam over trunk and linear layers).
+        trunk_train: Glob patterns (``fnmatch``) of the trunk parameter names that train
+            (``tune``/``scratch``), named as in the full network (alex: ``features.0.weight``
+            ...); the others stay frozen. None = every trunk parameter (the reference).
         seed: Seed of the initial weights and of the batch order.
         device: ``cpu``, ``cuda``...; None picks CUDA when present.
         feature_batch_size: Triplets per trunk batch when computing features.
@@ -43,10 +70,11 @@ class TrainLinConfig:
         cache_dir: Feature cache folder (default ``<iqa-bench cache>/features``).
     """
 
+    mode: Literal["lin", "tune", "scratch"] = "lin"
     backbone: str = "alex"
     taps: tuple[str, ...] | None = None
     version: Literal["0.1", "0.0"] = "0.1"
-    pretrained: bool = True
+    pretrained: bool | None = None
     dataset: str = "bapps"
     split: str = "train"
     data_root: str | None = None
@@ -58,8 +86,10 @@ class TrainLinConfig:
     n_epochs_decay: int = 5
     chn_mid: int = 32
     init: Literal["random", "ones"] = "random"
-    dropout: float = 0.0
-    features: Literal["disk", "memory", "none"] = "disk"
+    dropout: float | None = None
+    features: Literal["disk", "memory", "none"] | None = None
+    trunk_lr: float | None = None
+    trunk_train: tuple[str, ...] | None = None
     seed: int = 0
     device: str | None = None
     feature_batch_size: int = 64
@@ -68,6 +98,17 @@ class TrainLinConfig:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InputError(f"mode: {self.mode!r} is not one of {', '.join(MODES)}.")
+        for key, value in _MODE_DEFAULTS[self.mode].items():
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, value)
+        if self.mode != "lin":
+            object.__setattr__(
+                self, "trunk_lr", self.lr if self.trunk_lr is None else self.trunk_lr
+            )
+            object.__setattr__(self, "trunk_train", tuple(self.trunk_train or ("*",)))
+        self._check_mode()
         checks = [
             (self.lr > 0, f"lr: must be positive, got {self.lr}."),
             (0 <= self.beta1 < 1, f"beta1: must lie in [0, 1), got {self.beta1}."),
@@ -93,6 +134,49 @@ class TrainLinConfig:
             if not ok:
                 raise InputError(message)
 
+    def _check_mode(self) -> None:
+        """Settings that contradict the mode."""
+        trained = self.mode != "lin"
+        checks = [
+            (
+                trained or (self.trunk_lr is None and self.trunk_train is None),
+                "trunk_lr/trunk_train (--trunk-lr/--trunk-train) train the trunk: they need "
+                "mode 'tune' or 'scratch' (--mode); mode 'lin' keeps the trunk frozen.",
+            ),
+            (
+                not trained or self.features == "none",
+                f"features: {self.features!r} caches trunk features, but mode {self.mode!r} "
+                "changes the trunk every step; use features='none' (--features none, the default "
+                "of this mode).",
+            ),
+            (
+                self.mode != "scratch" or not self.pretrained,
+                "pretrained: mode 'scratch' starts from a random trunk; drop pretrained=True, "
+                "or use mode 'tune' to start from ImageNet weights.",
+            ),
+            (
+                self.mode != "tune" or self.pretrained,
+                "pretrained: mode 'tune' starts from ImageNet weights; for a random start use "
+                "mode 'scratch' (--mode scratch).",
+            ),
+            (
+                not trained or self.trunk_lr > 0,
+                f"trunk_lr: must be positive, got {self.trunk_lr}.",
+            ),
+            (
+                not trained or bool(self.trunk_train),
+                "trunk_train: give at least one parameter-name pattern (e.g. 'features.*').",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(message)
+
+    @property
+    def trains_trunk(self) -> bool:
+        """True for ``tune`` and ``scratch``."""
+        return self.mode != "lin"
+
     @property
     def total_epochs(self) -> int:
         return self.n_epochs + self.n_epochs_decay
@@ -102,4 +186,5 @@ class TrainLinConfig:
         skip = {"device", "feature_batch_size", "workers", "cache_dir", "data_root"}
         out = {k: v for k, v in asdict(self).items() if k not in skip}
         out["taps"] = list(self.taps) if self.taps else None
+        out["trunk_train"] = list(self.trunk_train) if self.trunk_train else None
         return out

@@ -1,4 +1,9 @@
-"""The ``train-lin`` loop: frozen trunk features -> linear weights, with checkpoints and a manifest.
+"""The ``train-lin`` loop: linear weights (and, in modes ``tune``/``scratch``, the trunk), with
+checkpoints and a manifest.
+
+Mode ``lin`` trains on frozen trunk features (cached on disk by default); ``tune`` and ``scratch``
+change the trunk every step, so they run it on every batch and never use the feature cache, and
+their held-out split is scored with fresh trunk passes after every epoch.
 
 Example:
     >>> from iqa_bench.training import TrainLinConfig, train_lin
@@ -42,10 +47,19 @@ from .outputs import (
     save_manifest,
     save_weights,
 )
+from .tune import TrunkOptions, TrunkTrainer
 
 DEVIATION_NO_DROPOUT = (
     "no dropout: cached features are spatial means, so the reference's dropout (p=0.5 on "
     "per-position differences) cannot apply; train with --features none --dropout 0.5 for it"
+)
+DEVIATION_TRUNK_CLAMP = (
+    "the reference clamps every 1x1 convolution's weights to >= 0 after each step, the trunk's "
+    "own included; iqa-bench clamps only the linear layers"
+)
+TRUNK_FEATURES_NOTE = (
+    "no feature cache: the trunk changes every step, so it runs on every batch "
+    "(mode {mode}); held-out features are recomputed after every epoch"
 )
 
 
@@ -110,7 +124,12 @@ def _load_training_data(
     """Open the train (and held-out) split, build the frozen trunk and its triplet features."""
     root = Path(config.data_root) if config.data_root else None
     ds = open_dataset(config.dataset, data_root=root, split=config.split, progress=progress)
-    metric = feature_metric(config.backbone, config.taps, config.version, config.pretrained, device)
+    with torch.random.fork_rng(devices=[]):
+        if config.mode == "scratch":  # the random start is part of the result: seed it
+            torch.manual_seed(config.seed)
+        metric = feature_metric(
+            config.backbone, config.taps, config.version, config.pretrained, device
+        )
     samples = ds.samples("2afc") if "2afc" in ds.tasks() else []
     feats = None
     if config.features != "none":
@@ -203,24 +222,31 @@ def train_lin(
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     data = _load_training_data(config, device, progress, log)
     timings["features_s"] = time.perf_counter() - timings["start"]
-    trainer = LinTrainer(
-        data.channels, config.lr, config.beta1, config.chn_mid, config.init, config.seed, device
-    )
+    trainer = _make_trainer(config, data, device)
     fingerprint = _fingerprint(config, data.metric.weight_hashes.get("trunk"), data.ids)
     history, start = _restore(trainer, outputs, fingerprint, resume, log)
     if config.features != "none" and not config.dropout:
         log(f"note: {DEVIATION_NO_DROPOUT}")
-    val_t = _as_tensors(data.val, device) if data.val is not None else None
+    val_score = _val_scorer(config, data, device)
     val_baseline = None
-    if val_t is not None:
-        val_baseline = _twoafc(*val_t, torch.ones(sum(data.channels), device=device))
+    if data.val is not None:
+        val_baseline = _twoafc(
+            *_as_tensors(data.val, device), torch.ones(sum(data.channels), device=device)
+        )
     timings["train"] = time.perf_counter()
     checkpoint = lambda epoch, state: save_checkpoint(
         outputs, epoch, {"epoch": epoch, "fingerprint": fingerprint, **state}
     )
-    _train(config, data, trainer, device, _Epochs(start, history, val_t, progress, log, checkpoint))
-    save_weights(outputs, trainer.head.lin_state())
+    _train(
+        config, data, trainer, device, _Epochs(start, history, val_score, progress, log, checkpoint)
+    )
+    trunk_trained = isinstance(trainer, TrunkTrainer)
+    save_weights(outputs, trainer.file_state() if trunk_trained else trainer.head.lin_state())
     manifest = _train_manifest(config, data, outputs, device, fingerprint, history, val_baseline)
+    if trunk_trained:
+        manifest["trunk"]["trained_parameters"] = [name for name, _ in trainer.trunk_params]
+        if any(p.dim() == 4 and p.shape[-2:] == (1, 1) for _, p in trainer.trunk_params):
+            manifest["deviations"].append(DEVIATION_TRUNK_CLAMP)
     manifest["timings"] = {
         "features_s": round(timings["features_s"], 3),
         "train_s": round(time.perf_counter() - timings["train"], 3),
@@ -232,13 +258,58 @@ def train_lin(
     return TrainResult(outputs, manifest, trainer.head.layer_weights())
 
 
+def _make_trainer(config: TrainLinConfig, data: _TrainingData, device: torch.device) -> LinTrainer:
+    """A :class:`LinTrainer` (mode ``lin``) or a :class:`TrunkTrainer` (``tune``/``scratch``)."""
+    if not config.trains_trunk:
+        return LinTrainer(
+            data.channels, config.lr, config.beta1, config.chn_mid, config.init, config.seed, device
+        )
+    options = TrunkOptions(
+        lr=config.lr,
+        trunk_lr=config.trunk_lr,
+        train=config.trunk_train,
+        dropout=config.dropout,
+        beta1=config.beta1,
+        chn_mid=config.chn_mid,
+        init=config.init,
+        seed=config.seed,
+    )
+    return TrunkTrainer(data.metric, options)
+
+
+def _val_scorer(
+    config: TrainLinConfig, data: _TrainingData, device: torch.device
+) -> Callable[[torch.Tensor], float] | None:
+    """Held-out 2AFC score of linear weights: on the features computed at the start (frozen
+    trunk), or on fresh trunk passes (the trunk trains)."""
+    if data.val is None:
+        return None
+    if not config.trains_trunk:
+        val_t = _as_tensors(data.val, device)
+        return lambda weight: _twoafc(*val_t, weight)
+
+    def score(weight: torch.Tensor) -> float:
+        feats = triplet_features(
+            data.metric,
+            data.val_ds,
+            "memory",
+            batch_size=config.feature_batch_size,
+            workers=config.workers,
+            resize=config.resize,
+            progress=False,
+        )
+        return _twoafc(*_as_tensors(feats, device), weight)
+
+    return score
+
+
 @dataclass
 class _Epochs:
     """Where the epochs start and what they report to."""
 
     start: int
     history: list[dict]
-    val_t: tuple[torch.Tensor, ...] | None
+    val_score: Callable[[torch.Tensor], float] | None
     progress: bool
     log: Callable[[str], None]
     checkpoint: Callable[[int, dict], object]
@@ -256,6 +327,8 @@ def _train(
     h_all = np.array([s.h for s in data.samples], dtype=np.float32) if data.feats is None else None
 
     def make_batches(order: np.ndarray, epoch: int):
+        if config.trains_trunk:
+            return _image_batches(config, order, data, h_all, device, epoch)
         return _batches(
             config,
             order,
@@ -272,18 +345,7 @@ def _train(
     if device.type == "cpu" and data.feats is not None:
         torch.set_num_threads(1)  # steps are tiny: threads cost more than they save
     try:
-        _run_epochs(
-            config,
-            trainer,
-            make_batches,
-            len(data.ids),
-            epochs.start,
-            epochs.history,
-            epochs.val_t,
-            epochs.progress,
-            epochs.log,
-            checkpoint=epochs.checkpoint,
-        )
+        _run_epochs(config, trainer, make_batches, len(data.ids), epochs)
     finally:
         torch.set_num_threads(threads)
 
@@ -315,8 +377,10 @@ def _train_manifest(config, data, outputs, device, fingerprint, history, val_bas
         if data.val is not None
         else None,
         "hyperparameters": config.hyperparameters(),
+        "mode": config.mode,
         "features": {
             "mode": config.features,
+            "note": TRUNK_FEATURES_NOTE.format(mode=config.mode) if config.trains_trunk else None,
             "key": feats.key if feats else None,
             "cached": feats.cached if feats else False,
             "cache_dir": str(Path(config.cache_dir or cache_dir() / "features"))
@@ -371,19 +435,33 @@ def _batches(
             yield m0.clone(), m1.clone(), h
 
 
+def _image_batches(
+    config: TrainLinConfig, order, data: _TrainingData, h_all, device, epoch
+) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+    """(images, h) batches of one epoch for a trunk-training step, decoded at the dataset's
+    ``load_size``; dropout masks drawn inside the step are seeded per epoch."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(config.seed * 1_000_003 + epoch)
+        batches = decoded_batches(
+            data.samples, list(order), "2afc", config.batch_size, False, config.workers,
+            data.ds.load_size,
+        )  # fmt: skip
+        for batch in batches:
+            if batch.positions:
+                images = {k: to_device(v, device, config.resize) for k, v in batch.images.items()}
+                yield images, torch.from_numpy(h_all[batch.positions]).to(device)
+
+
 def _run_epochs(
     config: TrainLinConfig,
     trainer: LinTrainer,
     make_batches: Callable[[np.ndarray, int], Iterator],
     n: int,
-    start: int,
-    history: list[dict],
-    val_t: tuple[torch.Tensor, ...] | None,
-    progress: bool,
-    log: Callable[[str], None],
-    checkpoint: Callable[[int, dict], object],
+    epochs: _Epochs,
 ) -> None:
     """Epochs ``start .. total``: steps, the per-epoch record in ``history``, a checkpoint."""
+    start, history, progress, log = epochs.start, epochs.history, epochs.progress, epochs.log
+    step = trainer.step_images if isinstance(trainer, TrunkTrainer) else trainer.step
     total = config.total_epochs
     steps = -(-n // config.batch_size)
     bar = tqdm(
@@ -398,8 +476,8 @@ def _run_epochs(
         lr = learning_rate(epoch, config.lr, config.n_epochs, config.n_epochs_decay)
         trainer.set_lr(lr)
         losses, credits, sizes = [], [], []
-        for x0, x1, h in make_batches(_epoch_order(n, config.seed, epoch), epoch):
-            loss, credit = trainer.step(x0, x1, h)
+        for batch in make_batches(_epoch_order(n, config.seed, epoch), epoch):
+            loss, credit = step(*batch)
             losses.append(loss)
             credits.append(credit)
             sizes.append(len(credit))
@@ -412,13 +490,13 @@ def _run_epochs(
             "val_2afc": None,
             "seconds": 0.0,
         }
-        if val_t is not None:
+        if epochs.val_score is not None:
             with torch.no_grad():
-                record["val_2afc"] = _twoafc(*val_t, trainer.head.weight.detach())
+                record["val_2afc"] = epochs.val_score(trainer.head.weight.detach())
         record["seconds"] = round(time.perf_counter() - t_epoch, 4)
         history.append(record)
-        checkpoint(epoch, {"trainer": trainer.state_dict(), "history": history})
-        val_text = f", held-out 2AFC {record['val_2afc']:.4f}" if val_t is not None else ""
+        epochs.checkpoint(epoch, {"trainer": trainer.state_dict(), "history": history})
+        val_text = f", held-out 2AFC {record['val_2afc']:.4f}" if epochs.val_score else ""
         message = (
             f"epoch {epoch}/{total}: lr {lr:.3g}, loss {record['loss']:.4f}, "
             f"train 2AFC {record['train_2afc']:.4f}{val_text}"

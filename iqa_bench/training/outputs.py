@@ -2,11 +2,14 @@
 
 For ``--out runs/alex-lin.pth``:
 
-- ``runs/alex-lin.pth``: ``{"lin{k}.weight": (C_k,)}`` float32, read by ``load_lin_weights``;
+- ``runs/alex-lin.pth``: ``{"lin{k}.weight": (C_k,)}`` float32, read by ``load_lin_weights``; in
+  modes ``tune``/``scratch`` also the trained trunk, ``{"trunk.<name>": tensor}`` under the full
+  network's names, read through the card's ``trunk_weights``;
 - ``runs/alex-lin.json``: the manifest (kind ``iqa-bench train-lin``: trunk, data, hyper-parameters,
   per-epoch history, SHA-256 of the weights, package version and git commit);
 - ``runs/alex-lin.yaml``: a metric card (name ``alex-lin``, type ``lpips``, ``lin_weights`` = the
-  absolute path of the weights) for ``iqa-bench run --metric-card runs/alex-lin.yaml``, or to copy
+  absolute path of the weights, and ``trunk_weights`` = the same path when the trunk trained; the
+  description names the mode) for ``iqa-bench run --metric-card runs/alex-lin.yaml``, or to copy
   into ``metrics/``;
 - ``runs/alex-lin.checkpoints/epoch-NNN.pt``: trainer state after every epoch (for ``--resume``).
 """
@@ -136,23 +139,32 @@ def metric_card_dict(outputs: TrainOutputs, manifest: dict[str, Any]) -> dict[st
     trunk, data = manifest["trunk"], manifest["dataset"]
     last = manifest["history"][-1] if manifest["history"] else {}
     val = f", held-out 2AFC {last['val_2afc']:.4f}" if last.get("val_2afc") is not None else ""
+    mode = manifest.get("mode", "lin")
     params: dict[str, Any] = {
         "backbone": trunk["backbone"],
         "version": trunk["version"],
         "lpips": True,
         "lin_weights": str(outputs.weights),
-        "pretrained": trunk["pretrained"],
+        # A trained trunk comes from the weights file: no ImageNet weights are needed to score.
+        "pretrained": trunk["pretrained"] if mode == "lin" else False,
         "taps": list(trunk["taps"]),
     }
+    if mode != "lin":
+        params["trunk_weights"] = str(outputs.weights)
+    trained = {
+        "lin": "linear layers",
+        "tune": "trunk (from ImageNet weights) and linear layers",
+        "scratch": "trunk (from random weights) and linear layers",
+    }[mode]
     return {
         "name": outputs.name,
         "version": 1,
         "type": "lpips",
         "group": "custom",
         "description": (
-            f"LPIPS v{trunk['version']} on {trunk['backbone']} with linear layers trained by "
-            f"iqa-bench train-lin on {data['name']}/{data['split']} (n={data['n']}, "
-            f"{len(manifest['history'])} epochs{val}); lin sha256 "
+            f"LPIPS v{trunk['version']} on {trunk['backbone']}, mode {mode}: {trained} trained "
+            f"by iqa-bench train-lin on {data['name']}/{data['split']} (n={data['n']}, "
+            f"{len(manifest['history'])} epochs{val}); weights sha256 "
             f"{manifest['weights_sha256'][:12]}, manifest {outputs.manifest.name}"
         ),
         "params": params,
