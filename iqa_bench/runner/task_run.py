@@ -145,11 +145,17 @@ class SharedEmbeddings:
 
 
 def _score(metric: Metric, tensors: dict[str, torch.Tensor], task: str, autocast, shared):
-    """One score array per compared pair of the task (a 2AFC reference is embedded once)."""
+    """One score array per compared pair of the task (a 2AFC reference is embedded once).
+
+    A task's pairs name the reference first; an asymmetric metric takes it as ``y``.
+    """
+    pairs = task_spec(task).pairs
+    if not metric.symmetric:
+        pairs = tuple((b, a) for a, b in pairs)
     with autocast():
         return [
             metric.compare(shared.embed(metric, tensors, a), shared.embed(metric, tensors, b))
-            for a, b in task_spec(task).pairs
+            for a, b in pairs
         ]
 
 
