@@ -11,7 +11,6 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -258,8 +257,8 @@ class TaskRun:
         chunk_digests = [store.stamps_digest(stamps[a * k : (a + size) * k]) for a in self.starts]
         self.final_fps, self.chunk_fps = {}, {}
         for name, m in metrics.items():
-            base = self.scores_fingerprint(name, asdict(m.card), m.weight_hashes)
-            self.final_fps[name] = self.final_fingerprint(name, asdict(m.card), m.weight_hashes)
+            base = self.scores_fingerprint(name, m.card.identity(), m.weight_hashes)
+            self.final_fps[name] = self.final_fingerprint(name, m.card.identity(), m.weight_hashes)
             self.chunk_fps[name] = [f"{base}:{i}:{size}:{d}" for i, d in enumerate(chunk_digests)]
         self.timings = {name: 0.0 for name in metrics}
         self.providers = feature_providers(metrics.values())
