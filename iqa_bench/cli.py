@@ -188,6 +188,7 @@ def _run(args: argparse.Namespace, download: bool):
         reuse=not args.recompute,
         compile=args.compile,
         max_batch_pixels=args.max_batch_pixels,
+        per_layer=args.per_layer,
     )
     return run_benchmark(
         args.dataset,
@@ -205,8 +206,15 @@ def _report(run_dir, args: argparse.Namespace) -> int:
     from .reports import summarize, terminal_summary, write_report
 
     summary = summarize(run_dir, n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed)
-    folder = write_report(run_dir, reports_root=args.reports_dir, summary=summary)
+    folder = write_report(
+        run_dir, reports_root=args.reports_dir, summary=summary, per_layer=args.per_layer
+    )
     print(terminal_summary(summary))
+    if args.per_layer:
+        from .reports.layers import layer_markdown, layer_rows
+        from .results import load_run
+
+        print("\nper-layer 2AFC (%):\n" + layer_markdown(layer_rows(load_run(run_dir))))
     print(f"\nreport: {folder}/report.html (also report.md, report.tex, results.csv, figures/)")
     return 0
 
@@ -480,6 +488,12 @@ def _add_resampling_options(p: argparse.ArgumentParser) -> None:
 def _add_stats_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--reports-dir", default="reports", help="root of report folders (default reports)"
+    )
+    p.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="run: also store each LPIPS-family metric's per-layer distances; report: add the "
+        "per-layer 2AFC table (metric x tap; needs a run scored with --per-layer)",
     )
     _add_resampling_options(p)
 

@@ -78,6 +78,10 @@ class RunOptions:
             the decoding threads would take cores from PyTorch's threads (overlapped cold runs
             measured 1.03-1.25x slower on 2 cores by ``benchmarks/decode_overlap.py``). Speed
             only.
+        per_layer: Also store each LPIPS-family metric's per-layer distances beside its scores
+            (``<field>_layers`` arrays, (N, L), and the ``taps``), for ``report --per-layer``.
+            Part of those metrics' fingerprints: results without them are never reused as
+            results with them.
     """
 
     device: str | None = None
@@ -93,6 +97,7 @@ class RunOptions:
     max_batch_pixels: int = 64 * 256 * 256
     compile: str | None = None
     overlap_decoding: bool | None = None
+    per_layer: bool = False
 
     def __post_init__(self) -> None:
         self.check()
