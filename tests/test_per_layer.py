@@ -109,3 +109,78 @@ def test_an_alias_that_is_another_cards_name_is_an_error_naming_both():
             metric_aliases()
     finally:
         unregister_metric_card("my-lpips")
+
+
+def _run(root, out, names, **options):
+    from iqa_bench.runner import RunOptions, run_benchmark
+
+    opts = RunOptions(progress=False, batch_size=4, chunk_size=4, **options)
+    return run_benchmark(str(root), names, out, opts, log=lambda m: None)
+
+
+@pytest.mark.weights
+def test_run_per_layer_stores_layers_that_sum_to_unchanged_scores(
+    bapps_layout, tmp_path, alex_weights
+):
+    """Scores are those of a run without --per-layer, bit for bit; only LPIPS-family metrics
+    get layers; a run without them is scored again, not reused, when they are asked for."""
+    import numpy as np
+
+    from iqa_bench.runner import store
+
+    root = bapps_layout({"cnn": 6, "traditional": 5}, {"cnn": 4}, seed=4)
+    names = ["lpips-alex", "lpips+", "ssim"]
+    plain = _run(root, tmp_path / "run", names)
+    before = {
+        n: dict(np.load(store.final_path(plain.run_dir, n, "2afc")))
+        for n in ("lpips-alex", "lpips-alex+")
+    }
+    layered = _run(root, tmp_path / "run", names, per_layer=True)
+    for name in ("lpips-alex", "lpips-alex+"):
+        for task, fields in (("2afc", ("d0", "d1")), ("jnd", ("d",))):
+            with np.load(store.final_path(layered.run_dir, name, task)) as data:
+                assert list(data["taps"]) == list(iqa_bench.create_metric(name).taps)
+                for f in fields:
+                    assert data[f"{f}_layers"].shape == (len(data[f]), 5)
+                    # Measured: at most 4.8e-8 (float32 summation order).
+                    assert np.allclose(data[f"{f}_layers"].sum(axis=1), data[f], rtol=0, atol=1e-6)
+                    if task == "2afc":
+                        assert np.array_equal(data[f], before[name][f])
+                        assert data["fingerprint"] != before[name]["fingerprint"]
+    with np.load(store.final_path(layered.run_dir, "ssim", "2afc")) as data:
+        assert "d0_layers" not in data.files and "taps" not in data.files
+
+
+@pytest.mark.slow  # writes a whole report (figures too): 12-20 s here
+@pytest.mark.weights
+def test_report_per_layer_table_is_the_2afc_score_of_each_tap(
+    bapps_layout, tmp_path, alex_weights, capsys
+):
+    import numpy as np
+
+    from iqa_bench.results import load_run
+    from iqa_bench.stats import twoafc_scores
+
+    root = bapps_layout({"cnn": 6, "traditional": 5}, None, seed=4)
+    run = _run(root, tmp_path / "run", ["lpips-alex", "l2"], per_layer=True).run_dir
+    argv = ["report", str(run), "--per-layer", "--reports-dir", str(tmp_path / "rep")]
+    assert main([*argv, "--n-boot", "200", "--n-perm", "500"]) == 0
+    assert "per-layer 2AFC (%)" in capsys.readouterr().out
+    folder = next((tmp_path / "rep").glob("*/*"))
+    assert "## Per-layer 2AFC agreement" in (folder / "report.md").read_text()
+    rows = (folder / "per_layer_2afc.csv").read_text().splitlines()
+    data = load_run(run).twoafc("lpips-alex")
+    layers = load_run(run).layer_distances("lpips-alex").data.distances
+    expected = twoafc_scores(layers["d0"][:, 2], layers["d1"][:, 2], data.h, data.subset)
+    row = next(r for r in rows if r.startswith("lpips-alex,features.7,avg,"))
+    assert float(row.split(",")[3]) == pytest.approx(expected.mean, abs=1e-12)
+    assert not any(r.startswith("l2,") for r in rows)
+    assert np.allclose(sum(layers["d0"].T), data.d0, rtol=0, atol=1e-6)
+
+
+def test_report_per_layer_without_stored_layers_names_the_fix(bapps_layout, tmp_path, capsys):
+    root = bapps_layout({"cnn": 6}, None, seed=4)
+    run = _run(root, tmp_path / "run", ["l2"]).run_dir
+    argv = ["report", str(run), "--per-layer", "--reports-dir", str(tmp_path / "rep")]
+    assert main(argv) == 2
+    assert "run --per-layer" in capsys.readouterr().err
