@@ -19,8 +19,6 @@ from iqa_bench.images import read_image_uint8
 from iqa_bench.runner import RunOptions, run_benchmark, store
 from iqa_bench.weights import lpips_lin_path
 
-pyiqa_lpips = pytest.importorskip("pyiqa.archs.lpips_arch")  # installed by the `dev` extra
-
 #: pyiqa's ``semantic_weight_layer=2`` (default_model_configs: ``lpips+``, ``lpips-vgg+``) is
 #: the third tap of each trunk.
 CARDS = {"lpips-alex+": ("alex", "features.7"), "lpips-vgg+": ("vgg", "features.15")}
@@ -49,11 +47,13 @@ def _photo_pairs(size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
 def _pyiqa_model(monkeypatch, ours, net: str) -> torch.nn.Module:
     """pyiqa's LPIPS+ built without downloads: its trunk is ``ours``'s, its linear layers the
     official ones from the ``lpips`` package (as pyiqa's own checkpoint holds)."""
+    from pyiqa.archs import lpips_arch  # the `dev` extra installs it; importing takes seconds
+
     name = {"alex": "alexnet", "vgg": "vgg16"}[net]
     build = getattr(torchvision.models, name)
     # pyiqa's trunk classes call torchvision's constructors with ImageNet weights (a download).
     monkeypatch.setattr(torchvision.models, name, lambda *a, **k: build(weights=None))
-    model = pyiqa_lpips.LPIPS(pretrained=False, net=net, version="0.1", semantic_weight_layer=2)
+    model = lpips_arch.LPIPS(pretrained=False, net=net, version="0.1", semantic_weight_layer=2)
     src = ours.trunk.trunk_state_dict()
     model.net.load_state_dict(
         {k: src[re.sub(r"^slice\d+\.", "features.", k)] for k in model.net.state_dict()}

@@ -113,6 +113,10 @@ class SemanticEmbedding(NamedTuple):
     weight: torch.Tensor
 
 
+#: What ``LPIPS.embed`` returns: normalised features per tap, plus the spatial weight for LPIPS+.
+Embedding = list[torch.Tensor] | SemanticEmbedding
+
+
 @METRIC_TYPES.register("lpips")
 class LPIPS(TrunkMetric):
     """Learned Perceptual Image Patch Similarity; ``distance_map`` gives the per-pixel map.
@@ -191,9 +195,7 @@ class LPIPS(TrunkMetric):
         kind = "lpips-normalised" if tap is None else f"lpips-normalised+weight:{tap}"
         return trunk_key(self, kind, self.trunk.taps, self._norm_key)
 
-    def embed_features(
-        self, features: dict[str, torch.Tensor]
-    ) -> list[torch.Tensor] | SemanticEmbedding:
+    def embed_features(self, features: dict[str, torch.Tensor]) -> Embedding:
         """Unit-normalised float32 features of the taps (reusable across comparisons); with
         ``semantic_weight_tap`` also the spatial weight from that tap's raw features."""
         feats = [features[t] for t in self.trunk.taps]
@@ -204,14 +206,14 @@ class LPIPS(TrunkMetric):
                 return normalised
             return SemanticEmbedding(normalised, semantic_weight(features[tap]))
 
-    def compare(self, ex, ey) -> torch.Tensor:
+    def compare(self, ex: Embedding, ey: Embedding) -> torch.Tensor:
         """(N,) distances; with ``semantic_weight_tap`` ``ey`` is the reference's embedding."""
         if self.config.semantic_weight_tap is not None:
             return self.compare_layers(ex, ey).sum(dim=1)
         with autocast_off(ex[0].device.type):
             return lpips_distance(ex, ey, self._lin())
 
-    def compare_layers(self, ex, ey) -> torch.Tensor:
+    def compare_layers(self, ex: Embedding, ey: Embedding) -> torch.Tensor:
         """(N, L) distance of each tap (in ``taps`` order) between two embedded batches."""
         if isinstance(ey, SemanticEmbedding):
             feats0, feats1, weight = ex.feats, ey.feats, ey.weight

@@ -5,10 +5,10 @@ Each LPIPS-family metric scored with ``run --per-layer`` stores, beside its scor
 of every tap; the 2AFC score of one tap is that of a metric made of that layer alone (same
 weights, same normalisation). Read from the run directory through :mod:`iqa_bench.results`.
 
-Example:
+Example (skipped: it needs a run directory scored with ``--per-layer``):
     >>> from iqa_bench.results import load_run
-    >>> rows = layer_rows(load_run("runs/bapps/20261203-bapps"))  # doctest: +SKIP (needs a run)
-    >>> print(layer_markdown(rows))  # doctest: +SKIP (needs a run)
+    >>> rows = layer_rows(load_run("runs/bapps/20261203-bapps"))  # doctest: +SKIP
+    >>> print(layer_markdown(rows))  # doctest: +SKIP
 """
 
 from __future__ import annotations
