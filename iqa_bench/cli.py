@@ -98,10 +98,12 @@ def _metric_names(text: str) -> str:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from .catalog import list_metrics  # reads cards only: no torch
+    from .config import metric_cards
 
+    cards = metric_cards()
     rows = [
         (
-            m.name,
+            m.name + "".join(f" ({alias})" for alias in cards[m.name].aliases),
             m.version,
             "higher=better" if m.higher_is_better else "lower=better",
             m.group,
@@ -139,8 +141,27 @@ def _cmd_score(args: argparse.Namespace) -> int:
         )
     with torch.inference_mode(), cuda_float32_precision("fp32"):  # as `run --dtype fp32`
         value = float(metric(*tensors)[0])
+        per_layer = _layer_values(metric, tensors) if args.per_layer else None
     print(f"{value:.6f}")
+    for tap, layer in per_layer or ():
+        print(f"  {tap}: {layer:.6f}")
     return 0
+
+
+def _layer_values(metric, tensors) -> list[tuple[str, float]]:
+    """``(tap, distance)`` of each layer for ``score --per-layer``.
+
+    Raises:
+        InputError: The metric has no per-layer distances.
+    """
+    from .errors import InputError
+
+    if not hasattr(metric, "layer_distances"):
+        raise InputError(
+            f"--per-layer: {metric.name!r} has no per-layer distances; use an LPIPS-family "
+            "metric (lpips-*, see `iqa-bench list`) or drop --per-layer."
+        )
+    return list(zip(metric.taps, metric.layer_distances(*tensors)[0].tolist()))
 
 
 def _split_metrics(text: str) -> list[str] | str:
@@ -167,6 +188,7 @@ def _run(args: argparse.Namespace, download: bool):
         reuse=not args.recompute,
         compile=args.compile,
         max_batch_pixels=args.max_batch_pixels,
+        per_layer=args.per_layer,
     )
     return run_benchmark(
         args.dataset,
@@ -184,8 +206,15 @@ def _report(run_dir, args: argparse.Namespace) -> int:
     from .reports import summarize, terminal_summary, write_report
 
     summary = summarize(run_dir, n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed)
-    folder = write_report(run_dir, reports_root=args.reports_dir, summary=summary)
+    folder = write_report(
+        run_dir, reports_root=args.reports_dir, summary=summary, per_layer=args.per_layer
+    )
     print(terminal_summary(summary))
+    if args.per_layer:
+        from .reports.layers import layer_markdown, layer_rows
+        from .results import load_run
+
+        print("\nper-layer 2AFC (%):\n" + layer_markdown(layer_rows(load_run(run_dir))))
     print(f"\nreport: {folder}/report.html (also report.md, report.tex, results.csv, figures/)")
     return 0
 
@@ -547,6 +576,12 @@ def _add_stats_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--reports-dir", default="reports", help="root of report folders (default reports)"
     )
+    p.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="run: also store each LPIPS-family metric's per-layer distances; report: add the "
+        "per-layer 2AFC table (metric x tap; needs a run scored with --per-layer)",
+    )
     _add_resampling_options(p)
 
 
@@ -703,8 +738,17 @@ def _add_single_parsers(sub) -> None:
     p.add_argument(
         "--device", type=_device, default=None, help="torch device, e.g. cuda (default cpu)"
     )
-    p.add_argument("img0")
-    p.add_argument("img1")
+    p.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="LPIPS-family metrics: also print each tap's distance (they sum to the score)",
+    )
+    p.add_argument("img0", help="the image scored (x)")
+    p.add_argument(
+        "img1",
+        help="the reference (y); it matters for asymmetric metrics: lpips-alex+/lpips-vgg+ "
+        "average each layer with weights from the reference's features",
+    )
     p.set_defaults(func=_cmd_score)
 
 

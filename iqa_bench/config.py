@@ -127,6 +127,8 @@ class MetricCard:
         group: Report grouping: ``classical``, ``deep-baseline`` or ``lpips``.
         description: One line for ``iqa-bench list`` and reports.
         params: Keyword parameters of the metric type's config dataclass.
+        aliases: Other names that load this card (another library's, e.g. pyiqa's ``lpips+``);
+            results are stored under ``name``.
     """
 
     name: str
@@ -135,6 +137,16 @@ class MetricCard:
     group: typing.Literal["classical", "deep-baseline", "lpips", "custom"]
     description: str
     params: dict = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide the numbers (all but ``aliases``), for result fingerprints.
+
+        Example:
+            >>> "aliases" in load_metric_card("lpips-alex+").identity()
+            False
+        """
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "aliases"}
 
 
 @dataclass(frozen=True)
@@ -225,9 +237,41 @@ def _lookup(cards: dict[str, Any], name: str, kind: str) -> Any:
     return cards[name]
 
 
+def metric_aliases() -> dict[str, str]:
+    """``{alias: card name}`` of every metric card's ``aliases``.
+
+    Raises:
+        InputError: An alias that is also a card name or another card's alias.
+
+    Example:
+        >>> metric_aliases()["lpips+"]
+        'lpips-alex+'
+    """
+    cards = metric_cards()
+    aliases: dict[str, str] = {}
+    for card in cards.values():
+        for alias in card.aliases:
+            other = alias if alias in cards else aliases.get(alias)
+            if other is not None:
+                raise InputError(
+                    f"metric card {card.name!r}: alias {alias!r} is already the name or an "
+                    f"alias of {other!r}; remove it from one card's aliases."
+                )
+            aliases[alias] = card.name
+    return aliases
+
+
 def load_metric_card(name: str) -> MetricCard:
-    """The metric card called ``name`` (``InputError`` with suggestions if unknown)."""
-    return _lookup(metric_cards(), name, "metric")
+    """The metric card called ``name`` or aliased so (``InputError`` with suggestions if unknown).
+
+    Example:
+        >>> load_metric_card("lpips+").name
+        'lpips-alex+'
+    """
+    cards = metric_cards()
+    if name not in cards:
+        name = metric_aliases().get(name, name)
+    return _lookup(cards, name, "metric")
 
 
 def load_dataset_card(name: str) -> DatasetCard:

@@ -50,6 +50,7 @@ __all__ = [
     "EnvironmentRecord",
     "FailedSampleRecord",
     "JudgmentArrays",
+    "LayerArrays",
     "MetricRecord",
     "PackageRecord",
     "RunManifest",
@@ -59,6 +60,7 @@ __all__ = [
     "manifest_json",
     "parse_manifest",
     "read_judgments",
+    "read_layer_scores",
     "read_manifest",
     "read_scores",
     "upgrade_schema1",
@@ -443,6 +445,16 @@ def read_manifest(path: Path) -> RunManifest:
 SCORE_PROVENANCE = ("fingerprint", "chunk_fps", "failed")
 
 
+def layer_field(field: str) -> str:
+    """The (N, L) per-layer array stored beside score array ``field`` by ``run --per-layer``;
+    the file's ``taps`` array (L,) names its columns."""
+    return f"{field}_layers"
+
+
+def _layer_arrays(task: str) -> tuple[str, ...]:
+    return ("taps", *(layer_field(k) for k in TASKS[task].scores))
+
+
 @dataclass(frozen=True, eq=False)
 class JudgmentArrays:
     """``judgments/<task>.npz``: human judgments, one per sample, sample ids unique.
@@ -565,5 +577,47 @@ def read_scores(path: Path, task: str, what: str) -> ScoreArrays:
         ContractError: The file is damaged or breaks the contract (naming it and the fix).
     """
     keys = TASKS[task].scores
-    arrays = _read_npz(path, ("sample_id", *keys), SCORE_PROVENANCE, what)
+    arrays = _read_npz(path, ("sample_id", *keys), SCORE_PROVENANCE + _layer_arrays(task), what)
     return ScoreArrays(task, arrays["sample_id"], {k: arrays[k] for k in keys})
+
+
+@dataclass(frozen=True, eq=False)
+class LayerArrays:
+    """Per-layer distances stored beside a metric's scores (``run --per-layer``).
+
+    Attributes:
+        task: Task name.
+        sample_id: Sample ids (str), in the order of the scores file.
+        taps: (L,) tap names, the columns.
+        values: Per score array name (``d0``, ``d1`` or ``d``), float64 (N, L).
+    """
+
+    task: str
+    sample_id: np.ndarray
+    taps: tuple[str, ...]
+    values: dict[str, np.ndarray]
+
+
+def read_layer_scores(path: Path, task: str, what: str) -> LayerArrays | None:
+    """The per-layer arrays of ``scores/<metric>/<task>.npz``; None when the run stored none.
+
+    Raises:
+        ContractError: The arrays are incomplete or of the wrong shape (naming file and fix).
+    """
+    scores = read_scores(path, task, what)  # checks the file and its sample ids
+    names = [layer_field(k) for k in TASKS[task].scores]
+    with np.load(path, allow_pickle=False) as npz:
+        present = [k for k in ("taps", *names) if k in npz.files]
+        if not present:
+            return None
+        if len(present) != 1 + len(names):
+            raise ContractError(f"{path} ({what}) has only {present} of {['taps', *names]}")
+        taps = tuple(str(t) for t in npz["taps"].reshape(-1))
+        values = {k: np.asarray(npz[layer_field(k)], dtype=np.float64) for k in scores.values}
+    n = len(scores.sample_id)
+    for k, v in values.items():
+        if v.shape != (n, len(taps)):
+            raise ContractError(
+                f"{path} ({what}): {layer_field(k)} has shape {v.shape}, expected {(n, len(taps))}"
+            )
+    return LayerArrays(task, scores.sample_id, taps, values)

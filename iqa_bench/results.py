@@ -29,6 +29,7 @@ from .records import (
     MetricRecord,
     RunManifest,
     read_judgments,
+    read_layer_scores,
     read_manifest,
     read_scores,
     to_json,
@@ -40,6 +41,7 @@ __all__ = [
     "AlignedData",
     "DatasetInfo",
     "JNDData",
+    "LayerData",
     "MOSData",
     "MetricRecord",
     "Run",
@@ -183,6 +185,20 @@ class AlignedData:
     judgment: np.ndarray
     n_failed: int
     subset_order: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LayerData:
+    """Per-layer distances of a metric (``Run.layer_distances``).
+
+    Attributes:
+        taps: The trunk taps, one per column.
+        data: Aligned data whose ``distances`` are (N, L) arrays, column ``l`` the distance of
+            tap ``taps[l]`` (they sum to the metric's score).
+    """
+
+    taps: tuple[str, ...]
+    data: AlignedData
 
 
 @dataclass(frozen=True, eq=False)
@@ -335,6 +351,37 @@ class Run:
         """
         sid, sub, order, mos, (d,), failed = self._aligned(metric, "mos")
         return MOSData(sid, sub, d, mos, self.mos_higher_is_better(), failed, order)
+
+    def layer_distances(self, metric: str, task: str = "2afc") -> LayerData | None:
+        """The metric's per-layer distances stored by ``run --per-layer``, aligned to the
+        judgments (samples with a NaN layer dropped); None when the run stored none for it.
+
+        Example:
+            >>> layers = run.layer_distances("lpips-alex")  # doctest: +SKIP
+            >>> layers.taps[0], layers.data.distances["d0"].shape  # doctest: +SKIP
+            ('features.1', (300, 5))
+        """
+        self._aligned(metric, task)  # checks the metric and the sample ids against judgments
+        sign = -1.0 if self._metric(metric).higher_is_better else 1.0
+        sid, subset, order, judged = self._judgments(task)
+        path = self.path / "scores" / metric / f"{task}.npz"
+        layers = read_layer_scores(path, task, f"{task} per-layer scores of {metric!r}")
+        if layers is None:
+            return None
+        position = {s: i for i, s in enumerate(layers.sample_id)}
+        take = np.array([position[s] for s in sid.tolist()], dtype=np.int64)
+        dists = {k: sign * v[take] for k, v in layers.values.items()}
+        ok = ~np.any([np.isnan(d).any(axis=1) for d in dists.values()], axis=0)
+        data = AlignedData(
+            task,
+            sid[ok],
+            subset[ok],
+            {k: d[ok] for k, d in dists.items()},
+            judged[ok],
+            int((~ok).sum()),
+            order,
+        )
+        return LayerData(layers.taps, data)
 
     # -- internals -------------------------------------------------------------------------
 

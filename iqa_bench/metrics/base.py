@@ -154,6 +154,13 @@ class Metric(nn.Module):
         return x
 
     @property
+    def symmetric(self) -> bool:
+        """Whether ``metric(x, y) == metric(y, x)``. An asymmetric metric takes ``y`` as the
+        reference image, and the runner passes a task's reference (a 2AFC ``ref``, a MOS
+        ``ref``; for JND ``p0``) there."""
+        return True
+
+    @property
     def embedding_key(self) -> tuple | None:
         """Metrics with equal keys produce identical embeddings of the same image, so a runner may
         compute ``embed`` once and share it (e.g. ``lpips-vgg`` and ``lpips-vgg-baseline``).

@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 
 from ..config import MetricCard
 from ..errors import DataNotFoundError, InputError
-from ..functional import lpips_distance, lpips_distance_map, normalize_features
+from ..functional import (
+    lpips_distance,
+    lpips_distance_map,
+    lpips_layer_distances,
+    normalize_features,
+    semantic_weight,
+)
 from ..weights import (
     holds_trained_trunk,
     load_lin_weights,
@@ -122,6 +128,12 @@ class LPIPSConfig:
             one file ``train-lin --mode tune|scratch`` writes, linear weights included); its
             SHA-256 becomes the trunk's weight hash, so its features are never shared with the
             untrained trunk's.
+        semantic_weight_tap: One of the taps: each layer's difference map is averaged with
+            weights from the REFERENCE image's raw features there (their channel sum, resized to
+            the layer), instead of a plain spatial mean: pyiqa's ``semantic_weight_layer``
+            (LPIPS+, e.g. ``features.7`` = its layer 2 on alex). The metric is then asymmetric:
+            ``metric(x, y)`` takes ``y`` as the reference. The tap should be a ReLU output
+            (non-negative weights). None = the plain mean (symmetric LPIPS).
     """
 
     backbone: str = "alex"
@@ -131,6 +143,20 @@ class LPIPSConfig:
     pretrained: bool = True
     taps: tuple[str, ...] | None = None
     trunk_weights: str | None = None
+    semantic_weight_tap: str | None = None
+
+
+class SemanticEmbedding(NamedTuple):
+    """Embedding of a semantic-weighted LPIPS (LPIPS+): the normalised features of every tap and
+    the spatial weight from the raw features of ``semantic_weight_tap`` (used when the image is
+    the reference)."""
+
+    feats: list[torch.Tensor]
+    weight: torch.Tensor
+
+
+#: What ``LPIPS.embed`` returns: normalised features per tap, plus the spatial weight for LPIPS+.
+Embedding = list[torch.Tensor] | SemanticEmbedding
 
 
 @METRIC_TYPES.register("lpips")
@@ -186,6 +212,21 @@ class LPIPS(TrunkMetric):
             self.n_lin = len(weights)
             self.weight_hashes["lin"] = sha256_file(path)
 
+        self._check_semantic_tap()
+
+    def _check_semantic_tap(self) -> None:
+        tap = self.config.semantic_weight_tap
+        if tap is not None and tap not in self.trunk.taps:
+            raise InputError(
+                f"semantic_weight_tap: {tap!r} is not one of the metric's taps "
+                f"({', '.join(self.trunk.taps)}); name one of them."
+            )
+
+    @property
+    def symmetric(self) -> bool:
+        """False with ``semantic_weight_tap``: the weights come from ``y``, the reference."""
+        return self.config.semantic_weight_tap is None
+
     def _lin(self) -> list[torch.Tensor] | None:
         if not self.n_lin:
             return None
@@ -197,17 +238,55 @@ class LPIPS(TrunkMetric):
 
     @property
     def embedding_key(self) -> tuple:
-        return trunk_key(self, "lpips-normalised", self.trunk.taps, self._norm_key)
+        tap = self.config.semantic_weight_tap
+        kind = "lpips-normalised" if tap is None else f"lpips-normalised+weight:{tap}"
+        return trunk_key(self, kind, self.trunk.taps, self._norm_key)
 
-    def embed_features(self, features: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        """Unit-normalised float32 features of the taps (reusable across comparisons)."""
+    def embed_features(self, features: dict[str, torch.Tensor]) -> Embedding:
+        """Unit-normalised float32 features of the taps (reusable across comparisons); with
+        ``semantic_weight_tap`` also the spatial weight from that tap's raw features."""
         feats = [features[t] for t in self.trunk.taps]
         with autocast_off(feats[0].device.type):
-            return [normalize_features(f) for f in feats]
+            normalised = [normalize_features(f) for f in feats]
+            tap = self.config.semantic_weight_tap
+            if tap is None:
+                return normalised
+            return SemanticEmbedding(normalised, semantic_weight(features[tap]))
 
-    def compare(self, ex: list[torch.Tensor], ey: list[torch.Tensor]) -> torch.Tensor:
+    def compare(self, ex: Embedding, ey: Embedding) -> torch.Tensor:
+        """(N,) distances; with ``semantic_weight_tap`` ``ey`` is the reference's embedding."""
+        if self.config.semantic_weight_tap is not None:
+            return self.compare_layers(ex, ey).sum(dim=1)
         with autocast_off(ex[0].device.type):
             return lpips_distance(ex, ey, self._lin())
+
+    def compare_layers(self, ex: Embedding, ey: Embedding) -> torch.Tensor:
+        """(N, L) distance of each tap (in ``taps`` order) between two embedded batches."""
+        if isinstance(ey, SemanticEmbedding):
+            feats0, feats1, weight = ex.feats, ey.feats, ey.weight
+        else:
+            feats0, feats1, weight = ex, ey, None
+        with autocast_off(feats0[0].device.type):
+            return lpips_layer_distances(feats0, feats1, self._lin(), weight)
+
+    def layer_distances(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-layer distances, shape (N, L) with L = ``len(metric.taps)``; their sum over layers
+        is ``metric(x, y)`` up to float32 rounding. Which depth agrees with people is the
+        analysis of a new backbone (``iqa-bench report --per-layer``).
+
+        Example:
+            >>> from iqa_bench import create_metric
+            >>> metric = create_metric("lpips-alex", pretrained=False)  # a random trunk
+            >>> x, y = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+            >>> per_layer = metric.layer_distances(x, y)
+            >>> per_layer.shape, metric.taps[2]
+            (torch.Size([2, 5]), 'features.7')
+            >>> torch.allclose(per_layer.sum(dim=1), metric(x, y))
+            True
+        """
+        if self.check_inputs:
+            check_pair(x, y, self.min_size, repr(self.name))
+        return self.compare_layers(self.embed(x), self.embed(y))
 
     def compare_features(
         self, fx: dict[str, torch.Tensor], fy: dict[str, torch.Tensor]
@@ -221,14 +300,24 @@ class LPIPS(TrunkMetric):
         distinct = all(
             len({f.untyped_storage().data_ptr() for f in side}) == len(side) for side in feats
         )
-        if grad or not distinct or self.compiled:
+        if grad or not distinct or self.compiled or not self.symmetric:
             return super().compare_features(fx, fy)
         with autocast_off(feats[0][0].device.type):
             ex, ey = ([normalize_features(f, inplace=True) for f in side] for side in feats)
             return lpips_distance(ex, ey, self._lin(), overwrite=True)
 
     def distance_map(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-pixel distance map of shape (N, 1, H, W) (the reference's ``spatial=True``)."""
+        """Per-pixel distance map of shape (N, 1, H, W) (the reference's ``spatial=True``).
+
+        Raises:
+            InputError: For a semantic-weighted card, whose score is no average of one map.
+        """
+        if not self.symmetric:
+            raise InputError(
+                f"distance_map: {self.name!r} weights its spatial average by the reference's "
+                "features, so no single map averages to its score; use the card without "
+                "semantic_weight_tap for a map, or layer_distances for per-layer scores."
+            )
         if self.check_inputs:
             check_pair(x, y, self.min_size, repr(self.name))
         ex, ey = self.embed(x), self.embed(y)

@@ -27,6 +27,7 @@ from .compare import ComparisonRow, RunComparison, compare_data, compare_runs
 from .documents import latex_report, markdown_report
 from .figures import write_figures
 from .html import write_html
+from .layers import layer_csv, layer_rows, layer_section
 from .summary import RunSummary, summarize, terminal_summary
 from .tables import CSV_COLUMNS, csv_text
 
@@ -57,6 +58,7 @@ def write_report(
     n_perm: int | None = None,
     seed: int | None = None,
     summary: RunSummary | None = None,
+    per_layer: bool = False,
 ) -> Path:
     """Writes every report of a run and returns their folder.
 
@@ -70,13 +72,16 @@ def write_report(
         seed: Overrides ``options.seed`` when given.
         summary: An already computed ``summarize(run_dir, ...)`` to render (saves recomputing
             it; the resampling settings are then those of the summary).
+        per_layer: Add the per-layer 2AFC table (``report.md`` section and
+            ``per_layer_2afc.csv``) from distances stored by ``run --per-layer``.
 
     Returns:
         ``<reports_root>/<dataset>/<run-id>``.
 
     Raises:
         FileNotFoundError: When the run directory or one of its files is missing.
-        ValueError: When the run does not follow the data contract.
+        ValueError: When the run does not follow the data contract, or with ``per_layer``
+            holds no per-layer distances.
 
     Example:
         >>> folder = write_report(run_dir, "/tmp/reports", StatsOptions(n_boot=200))  # doctest: +SKIP
@@ -84,13 +89,18 @@ def write_report(
         ['figures', 'report.html', 'report.md', 'report.tex', 'results.csv', 'summary.json']
     """
     run = load_run(run_dir)
+    rows = layer_rows(run) if per_layer else None  # fails before anything is written
     if summary is None:
         summary = summarize(run, options, n_boot=n_boot, n_perm=n_perm, seed=seed)
     folder = Path(reports_root) / run.dataset.name / run.run_id
     folder.mkdir(parents=True, exist_ok=True)
     figures = write_figures(summary, folder / "figures")
     relative = {name: path.relative_to(folder).as_posix() for name, path in figures.items()}
-    (folder / "report.md").write_text(markdown_report(summary, relative), encoding="utf-8")
+    markdown = markdown_report(summary, relative)
+    if rows is not None:
+        markdown += layer_section(rows)
+        (folder / "per_layer_2afc.csv").write_text(layer_csv(rows), encoding="utf-8")
+    (folder / "report.md").write_text(markdown, encoding="utf-8")
     (folder / "report.tex").write_text(latex_report(summary), encoding="utf-8")
     (folder / "results.csv").write_text(csv_text(summary), encoding="utf-8")
     write_html(summary, figures, folder / "report.html")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import metric_cards
+from ..config import metric_aliases, metric_cards
 from ..datasets import Dataset, open_dataset
 from ..device import DTYPES, check_autocast, cuda_float32_precision, default_workers, resolve_device
 from ..download import DEFAULT_STALL_TIMEOUT
@@ -78,6 +78,10 @@ class RunOptions:
             the decoding threads would take cores from PyTorch's threads (overlapped cold runs
             measured 1.03-1.25x slower on 2 cores by ``benchmarks/decode_overlap.py``). Speed
             only.
+        per_layer: Also store each LPIPS-family metric's per-layer distances beside its scores
+            (``<field>_layers`` arrays, (N, L), and the ``taps``), for ``report --per-layer``.
+            Part of those metrics' fingerprints: results without them are never reused as
+            results with them.
     """
 
     device: str | None = None
@@ -93,6 +97,7 @@ class RunOptions:
     max_batch_pixels: int = 64 * 256 * 256
     compile: str | None = None
     overlap_decoding: bool | None = None
+    per_layer: bool = False
 
     def __post_init__(self) -> None:
         self.check()
@@ -158,7 +163,10 @@ class OpenOptions:
 def build_metrics(names: Sequence[str] | str, device: torch.device, log) -> tuple[dict, dict]:
     """Instantiate metrics; with ``"all"`` unavailable weights skip a metric, when named they fail."""
     explicit = names != "all" and list(names) != ["all"]
-    wanted = list(metric_cards()) if not explicit else list(names)
+    # Aliases (pyiqa's ``lpips+``) resolve to their card: results are stored under its name.
+    aliases = metric_aliases()
+    wanted = list(metric_cards()) if not explicit else [aliases.get(n, n) for n in names]
+    wanted = list(dict.fromkeys(wanted))
     metrics: dict[str, Metric] = {}
     skipped: dict[str, str] = {}
     for name in wanted:
@@ -514,7 +522,7 @@ def _valid_earlier_failures(
 ) -> list[list] | None:
     """Per task, the failed samples of an earlier metric's still valid finished files; None when
     a task's file is missing, unreadable or stale."""
-    card = asdict(cards[name])
+    card = cards[name].identity()
     failures = []
     for task_run in task_runs:
         final = store.load_final(task_run.run_dir, name, task_run.task, scores=False)

@@ -43,6 +43,17 @@ def score_fields(task: str) -> tuple[str, ...]:
     return TASKS[task].scores
 
 
+def layer_field(field: str) -> str:
+    """Name of the (N, L) per-layer array stored beside score array ``field`` (``run
+    --per-layer``); the file's ``taps`` array names its columns.
+
+    Example:
+        >>> layer_field("d0")
+        'd0_layers'
+    """
+    return records.layer_field(field)
+
+
 #: What reading a torn, truncated or foreign ``.npz`` can raise (it is then recomputed).
 UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
@@ -143,9 +154,12 @@ def _read(path: Path, keys: Sequence[str]) -> dict | None:
         return None  # a torn or foreign file is recomputed, not trusted
 
 
-def load_chunk(run_dir: Path, metric: str, task: str, index: int, fp: str) -> dict | None:
-    """The chunk's arrays and failures if it exists with fingerprint ``fp``, else None."""
-    keys = ("fingerprint", "failed", *score_fields(task))
+def load_chunk(
+    run_dir: Path, metric: str, task: str, index: int, fp: str, fields: Sequence[str] = ()
+) -> dict | None:
+    """The chunk's arrays (``fields``, default the task's scores) and failures if it exists
+    with fingerprint ``fp``, else None."""
+    keys = ("fingerprint", "failed", *(fields or score_fields(task)))
     out = _read(chunk_path(run_dir, metric, task, index), keys)
     if out is None or out["fingerprint"] != fp or len(out) != len(keys):
         return None
@@ -159,15 +173,18 @@ def save_chunk(
         chunk_path(run_dir, metric, task, index),
         fingerprint=np.array(fp),
         failed=np.array(json.dumps(failed)),
-        **{k: np.asarray(values[k], dtype=np.float64) for k in score_fields(task)},
+        **{k: np.asarray(v, dtype=np.float64) for k, v in values.items()},
     )
 
 
-def load_final(run_dir: Path, metric: str, task: str, scores: bool = True) -> dict | None:
+def load_final(
+    run_dir: Path, metric: str, task: str, scores: bool = True, fields: Sequence[str] = ()
+) -> dict | None:
     """A finished scores file: ``fingerprint``, ``failed`` and ``chunk_fps`` (empty for files
-    written before they were stored), with the score arrays if ``scores``; None if absent or
-    unreadable."""
-    keys = ["fingerprint", "failed", "chunk_fps"] + (list(score_fields(task)) if scores else [])
+    written before they were stored), with the score arrays if ``scores`` (and the other
+    ``fields`` it holds, e.g. per-layer ones); None if absent or unreadable."""
+    wanted = [*score_fields(task), *fields] if scores else []
+    keys = ["fingerprint", "failed", "chunk_fps", *dict.fromkeys(wanted)]
     out = _read(final_path(run_dir, metric, task), keys)
     if out is None or (scores and not all(k in out for k in score_fields(task))):
         return None
@@ -185,14 +202,20 @@ def save_final(
     values: dict,
     chunk_fps: list[str],
     failed: list,
+    taps: Sequence[str] | None = None,
 ) -> None:
     """Write the merged per-sample scores (a :class:`~iqa_bench.records.ScoreArrays`), its
-    chunks' fingerprints and failures; drop the chunk files."""
+    chunks' fingerprints and failures, and with ``taps`` the per-layer arrays of ``values``;
+    drop the chunk files."""
     provenance = {
         "fingerprint": np.array(fp),
         "chunk_fps": np.array(chunk_fps),
         "failed": np.array(json.dumps(failed)),
     }
+    if taps is not None:
+        provenance["taps"] = np.array(taps, dtype=str)
+        for k in score_fields(task):
+            provenance[layer_field(k)] = np.asarray(values[layer_field(k)], dtype=np.float64)
     record = ScoreArrays(task, np.array(sample_ids), values, provenance)
     _save_npz(final_path(run_dir, metric, task), **record.arrays())
     shutil.rmtree(final_path(run_dir, metric, task).with_suffix(".chunks"), ignore_errors=True)

@@ -11,7 +11,6 @@ import contextlib
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -144,23 +143,35 @@ class SharedEmbeddings:
         return embedding
 
 
-def _score(metric: Metric, tensors: dict[str, torch.Tensor], task: str, autocast, shared):
-    """One score array per compared pair of the task (a 2AFC reference is embedded once)."""
+def _score(
+    metric: Metric, tensors: dict[str, torch.Tensor], task: str, autocast, shared, layers: bool
+) -> list[torch.Tensor]:
+    """One score array per compared pair of the task (a 2AFC reference is embedded once), then
+    with ``layers`` one (N, L) array of per-layer distances per pair.
+
+    A task's pairs name the reference first; an asymmetric metric takes it as ``y``.
+    """
+    pairs = task_spec(task).pairs
+    if not metric.symmetric:
+        pairs = tuple((b, a) for a, b in pairs)
     with autocast():
-        return [
-            metric.compare(shared.embed(metric, tensors, a), shared.embed(metric, tensors, b))
-            for a, b in task_spec(task).pairs
+        embedded = [
+            (shared.embed(metric, tensors, a), shared.embed(metric, tensors, b)) for a, b in pairs
         ]
+        out = [metric.compare(ea, eb) for ea, eb in embedded]
+        if layers:  # the scores stay compare()'s own: the layers' sum differs in the last bits
+            out += [metric.compare_layers(ea, eb) for ea, eb in embedded]
+        return out
 
 
-def _score_with_backoff(metric, tensors, task, autocast, shared) -> list[torch.Tensor]:
+def _score_with_backoff(metric, tensors, task, autocast, shared, layers) -> list[torch.Tensor]:
     """Score a batch, halving it on out-of-memory until it fits (one sample must fit).
 
     Scores stay on the device (float64), so a GPU is not synchronised once per metric.
     """
     n = next(iter(tensors.values())).shape[0]
     try:
-        out = _score(metric, tensors, task, autocast, shared)
+        out = _score(metric, tensors, task, autocast, shared, layers)
         return [o.detach().double() for o in out]
     except OUT_OF_MEMORY:
         if n == 1:
@@ -175,7 +186,9 @@ def _score_with_backoff(metric, tensors, task, autocast, shared) -> list[torch.T
         {k: v[:half] for k, v in tensors.items()},
         {k: v[half:] for k, v in tensors.items()},
     ]
-    first, second = (_score_with_backoff(metric, p, task, autocast, shared.fresh()) for p in parts)
+    first, second = (
+        _score_with_backoff(metric, p, task, autocast, shared.fresh(), layers) for p in parts
+    )
     return [torch.cat([a, b]) for a, b in zip(first, second)]
 
 
@@ -238,6 +251,12 @@ class TaskRun:
         self.ids = [s.sample_id for s in self.samples]
         self.ids_digest = store.ids_digest(self.ids)
         self.fields = store.score_fields(task)
+        #: Taps of the metrics whose per-layer distances are stored (``RunOptions.per_layer``).
+        self.layer_taps = {
+            name: tuple(m.taps)
+            for name, m in metrics.items()
+            if opts.per_layer and hasattr(m, "compare_layers")
+        }
         dtype = DTYPES[opts.dtype]
         self.autocast = (
             (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
@@ -252,8 +271,8 @@ class TaskRun:
         chunk_digests = [store.stamps_digest(stamps[a * k : (a + size) * k]) for a in self.starts]
         self.final_fps, self.chunk_fps = {}, {}
         for name, m in metrics.items():
-            base = self.scores_fingerprint(name, asdict(m.card), m.weight_hashes)
-            self.final_fps[name] = self.final_fingerprint(name, asdict(m.card), m.weight_hashes)
+            base = self.scores_fingerprint(name, m.card.identity(), m.weight_hashes)
+            self.final_fps[name] = self.final_fingerprint(name, m.card.identity(), m.weight_hashes)
             self.chunk_fps[name] = [f"{base}:{i}:{size}:{d}" for i, d in enumerate(chunk_digests)]
         self.timings = {name: 0.0 for name in metrics}
         self.providers = feature_providers(metrics.values())
@@ -263,10 +282,27 @@ class TaskRun:
         #: (position, path, reason) -> metrics whose score of that sample is NaN for it.
         self.failed: dict[tuple[int, str, str], list[str]] = {}
 
+    def fields_of(self, name: str) -> tuple[str, ...]:
+        """The arrays stored for metric ``name``: the task's scores, then any per-layer ones."""
+        if name not in self.layer_taps:
+            return self.fields
+        return self.fields + tuple(store.layer_field(f) for f in self.fields)
+
+    def _empty(self, name: str, n: int) -> dict[str, np.ndarray]:
+        """NaN arrays for ``n`` samples of each of the metric's fields ((n, L) for layers)."""
+        width = len(self.layer_taps.get(name, ()))
+        return {
+            f: np.full((n, width) if f not in self.fields else n, np.nan)
+            for f in self.fields_of(name)
+        }
+
     def scores_fingerprint(self, name: str, card: dict, weights: dict) -> str:
-        """What decides a metric's numbers on this task, except the image files' stamps."""
+        """What decides a metric's numbers on this task, except the image files' stamps (and,
+        with stored per-layer distances, their taps: only then, so other fingerprints stay)."""
+        layers = {"per_layer": list(self.layer_taps[name])} if name in self.layer_taps else {}
         return store.fingerprint(
             {
+                **layers,
                 "metric": name,
                 "card": card,
                 "weights": weights,
@@ -293,7 +329,11 @@ class TaskRun:
     def run(self, log) -> None:
         pending: dict[str, dict | None] = {}
         for name in self.metrics:
-            final = store.load_final(self.run_dir, name, self.task) if self.opts.reuse else None
+            final = (
+                store.load_final(self.run_dir, name, self.task, fields=self.fields_of(name))
+                if self.opts.reuse
+                else None
+            )
             if final is not None and final["fingerprint"] == self.final_fps[name]:
                 if not final["failed"]:
                     log(f"{self.task}: reusing finished scores of {name}")
@@ -303,7 +343,7 @@ class TaskRun:
         if not pending:
             return
         n = len(self.samples)
-        values = {name: {f: np.full(n, np.nan) for f in self.fields} for name in pending}
+        values = {name: self._empty(name, n) for name in pending}
         failed: dict[str, list] = {name: [] for name in pending}
         bar = tqdm(
             total=n,
@@ -322,7 +362,7 @@ class TaskRun:
             if todo:
                 chunk_values, chunk_failed = self._score_chunk(todo, start, stop)
                 for name in todo:
-                    for f in self.fields:
+                    for f in self.fields_of(name):
                         values[name][f][start:stop] = chunk_values[name][f]
                     failed[name] += chunk_failed[name]
                     if self.ctx.is_main:
@@ -350,6 +390,7 @@ class TaskRun:
                     values[name],
                     self.chunk_fps[name],
                     sorted(failed[name]),
+                    self.layer_taps.get(name),
                 )
 
     def _reuse_chunk(
@@ -360,18 +401,20 @@ class TaskRun:
         if not self.opts.reuse:
             return False
         fp = self.chunk_fps[name][index]
-        found = store.load_chunk(self.run_dir, name, self.task, index, fp)
+        fields = self.fields_of(name)
+        found = store.load_chunk(self.run_dir, name, self.task, index, fp, fields)
         if found is not None and not found["failed"]:
-            for f in self.fields:
+            for f in fields:
                 values[f][start:stop] = found[f]
             return True
         if (
             final is None
             or final["chunk_fps"][index : index + 1] != [fp]
             or any(start <= pos < stop for pos, *_ in final["failed"])
+            or any(f not in final for f in fields)
         ):
             return False
-        for f in self.fields:
+        for f in fields:
             values[f][start:stop] = final[f][start:stop]
         return True
 
@@ -442,7 +485,8 @@ class TaskRun:
                 continue
             timer = _MetricTimer(self.device)
             with torch.inference_mode():
-                out = _score_with_backoff(metric, tensors, self.task, self.autocast, shared)
+                layers = name in self.layer_taps
+                out = _score_with_backoff(metric, tensors, self.task, self.autocast, shared, layers)
             timer.stop()
             shared.release(done_with)
             scored.append((name, out, timer))
@@ -450,14 +494,14 @@ class TaskRun:
             for name, out, timer in scored:  # the first copy waits for the whole batch, once
                 arrays = [o.cpu().numpy() for o in out]
                 self.timings[name] += timer.seconds()
-                for f, arr in zip(self.fields, arrays):
+                for f, arr in zip(self.fields_of(name), arrays, strict=True):
                     local[name][f].update(zip(batch.positions, arr.tolist()))
 
     def _score_chunk(self, names, start, stop) -> tuple[dict, dict[str, list]]:
         """Scores of ``names`` on samples ``start:stop`` (NaN where failed) and, per metric,
         the (position, path, reason) of its failed samples, from every rank."""
         positions = list(range(start + self.ctx.rank, stop, self.ctx.world_size))
-        local = {name: {f: {} for f in self.fields} for name in names}
+        local = {name: {f: {} for f in self.fields_of(name)} for name in names}
         failed: dict[str, list] = {name: [] for name in names}
         t0 = time.perf_counter()
         for decoded in self._batches(positions):
@@ -469,12 +513,12 @@ class TaskRun:
                 self._score_batch(batch, names, local, failed)
             t0 = time.perf_counter()
         gathered = self.ctx.gather((local, failed))
-        merged = {name: {f: np.full(stop - start, np.nan) for f in self.fields} for name in names}
+        merged = {name: self._empty(name, stop - start) for name in names}
         all_failed: dict[str, list] = {name: [] for name in names}
         for part_values, part_failed in gathered:
             for name in names:
                 all_failed[name] += part_failed[name]
-                for f in self.fields:
+                for f in self.fields_of(name):
                     for pos, v in part_values[name][f].items():
                         merged[name][f][pos - start] = v
         return merged, {name: sorted(items) for name, items in all_failed.items()}
