@@ -251,7 +251,8 @@ def test_reports_show_dists_in_the_lpips_group(tmp_path: Path):
     assert "dists" in summary.significance.names
     out = write_report(run_dir, tmp_path / "reports", n_boot=100, n_perm=200)
     md, tex = (out / "report.md").read_text(), (out / "report.tex").read_text()
-    assert len(re.findall(r"^\| LPIPS \| dists \| \S", md, re.M)) == 2  # 2AFC and JND tables
+    row = r"^\| Learned \(LPIPS, DISTS\) \| dists \| \S"
+    assert len(re.findall(row, md, re.M)) == 2  # 2AFC and JND tables
     assert len(re.findall(r"^dists & ", tex, re.M)) == 2
     assert "| dists | lpips | ok | 1 | lower=better |" in md  # the metric cards table
     assert "dists" in (out / "report.html").read_text()
@@ -264,5 +265,5 @@ def test_mos_report_shows_dists_in_the_lpips_group(tmp_path: Path):
     run_dir = make_mos_run(tmp_path / "runs", metrics=metrics)
     out = write_report(run_dir, tmp_path / "reports", n_boot=100, n_perm=200)
     md = (out / "report.md").read_text()
-    assert re.search(r"^\| LPIPS \| dists \| ", md, re.M), md
+    assert re.search(r"^\| Learned \(LPIPS, DISTS\) \| dists \| ", md, re.M), md
     assert ",mos-srcc,dists,lpips,all," in (out / "results.csv").read_text()
