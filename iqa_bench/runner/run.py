@@ -16,12 +16,14 @@ from pathlib import Path
 
 import torch
 
-from ..config import metric_cards
+from ..bridge_specs import BRIDGES, library_version
+from ..catalog import card_higher_is_better
+from ..config import load_metric_card, metric_cards
 from ..datasets import Dataset, open_dataset
 from ..device import DTYPES, check_autocast, cuda_float32_precision, default_workers, resolve_device
 from ..download import DEFAULT_STALL_TIMEOUT
 from ..errors import InputError, RunDirBusyError
-from ..metrics import METRIC_TYPES, Metric, create_metric
+from ..metrics import Metric, create_metric
 from ..metrics.base import COMPILE_MODES
 from ..records import (
     BadSampleRecord,
@@ -197,12 +199,15 @@ def metric_record(
         weight_hashes=dict(metric.weight_hashes),
         timings=timings,
         compiled=compiled,
+        library=getattr(metric, "library", None) or None,
+        library_version=getattr(metric, "library_version", None),
     )
 
 
 def skipped_record(name: str, reason: str) -> MetricRecord:
     """The manifest record of a metric that could not be built (``reason`` says why)."""
-    card = metric_cards()[name]
+    card = load_metric_card(name)
+    bridged = card.type in BRIDGES
     return MetricRecord(
         name=name,
         status="skipped",
@@ -210,9 +215,11 @@ def skipped_record(name: str, reason: str) -> MetricRecord:
         card_version=card.version,
         type=card.type,
         group=card.group,
-        higher_is_better=bool(METRIC_TYPES.get(card.type).higher_is_better),
+        higher_is_better=card_higher_is_better(card),
         description=card.description,
         params=dict(card.params),
+        library=card.type if bridged else None,
+        library_version=library_version(card.type) if bridged else None,
     )
 
 
@@ -358,7 +365,30 @@ def _metric_records(
     for name, metric in built.items():
         timings = {t.task: round(t.timings[name], 4) for t in task_runs}
         records[name] = metric_record(metric, timings, mode if name in compiled else None)
+        reason = _nothing_scored(name, task_runs)
+        if reason is not None:
+            records[name] = replace(records[name], status="skipped", reason=reason)
+            for task_run in task_runs:  # its samples are not excluded from the other metrics
+                task_run.failed = {
+                    k: [n for n in v if n != name]
+                    for k, v in task_run.failed.items()
+                    if v != [name]
+                }
     return records | {n: skipped_record(n, r) for n, r in skipped.items()}
+
+
+def _nothing_scored(name: str, task_runs: list[TaskRun]) -> str | None:
+    """Why ``name`` scored no sample of any task (e.g. every image smaller than it accepts),
+    else None: such a metric is reported as skipped, not as a row without samples."""
+    reasons: set[str] = set()
+    for task_run in task_runs:
+        failed = [key[2] for key, names in task_run.failed.items() if name in names]
+        if len(failed) < len(task_run.samples):
+            return None
+        reasons.update(failed)
+    if not reasons:
+        return None
+    return f"no sample could be scored: {'; '.join(sorted(reasons))}"
 
 
 @contextlib.contextmanager
