@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,13 +73,21 @@ def _piq(call: str, hib: bool, min_size: int, desc: str, **defaults: Any) -> Bri
     return BridgeSpec(call, hib, min_size, desc, dict(_PIQ_FIXED), defaults)
 
 
+def _one_by_one(spec: BridgeSpec) -> BridgeSpec:
+    """``spec`` scored one pair per call: the library's batched result depends on the batch."""
+    return dataclasses.replace(spec, batched=False)
+
+
 PIQ: dict[str, BridgeSpec] = {
     "dss": _piq("dss", True, 32, "DSS (DCT subband similarity) on luma; a similarity."),
     "fsim": _piq("fsim", True, 2, "FSIMc (chromatic FSIM); a similarity.", chromatic=True),
     "gmsd": _piq("gmsd", False, 1, "GMSD on YIQ luma, 2x average-pool downsampling; a distance."),
     "haarpsi": _piq("haarpsi", True, 16, "HaarPSI, 3 Haar scales on YIQ; a similarity."),
-    "iw_ssim": _piq(
-        "information_weighted_ssim", True, 161, "IW-SSIM, 5 scales on luma; a similarity."
+    # Batched, piq's IW-SSIM and SR-SIM change each image's score with the others in the batch
+    # (by up to 1.5e-4 and 8.3e-4 on random 161x161 and 40x40 pairs, measured by
+    # tests/test_bridges.py), so the bridge calls them one pair at a time.
+    "iw_ssim": _one_by_one(
+        _piq("information_weighted_ssim", True, 161, "IW-SSIM, 5 scales on luma; a similarity.")
     ),
     "mdsi": _piq("mdsi", False, 1, "MDSI, summation combination, LMN colour; a distance."),
     "ms_gmsd": _piq("multi_scale_gmsd", False, 17, "MS-GMSD, 4 scales, chromatic off; a distance."),
@@ -86,7 +95,9 @@ PIQ: dict[str, BridgeSpec] = {
         "multi_scale_ssim", True, 161, "MS-SSIM per RGB channel, 5 scales, mean; a similarity."
     ),
     "psnr": _piq("psnr", True, 1, "PSNR over RGB; a similarity."),
-    "srsim": _piq("srsim", True, 40, "SR-SIM (spectral residual saliency); a similarity."),
+    "srsim": _one_by_one(
+        _piq("srsim", True, 40, "SR-SIM (spectral residual saliency); a similarity.")
+    ),
     "ssim": _piq("ssim", True, 11, "SSIM per RGB channel, 11x11 Gaussian; a similarity."),
     "vif_p": _piq("vif_p", True, 41, "VIFp (pixel domain, 4 scales) on luma; a similarity."),
     "vsi": _piq("vsi", True, 1, "VSI (visual saliency induced index); a similarity."),
