@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 
 import pytest
 import torch
@@ -203,4 +202,4 @@ def test_on_64x64_bapps_patches_every_card_scores_or_is_skipped_with_its_reason(
         else:
             assert entry["status"] == "ok" and entry["reason"] is None, name
     assert manifest["failed_samples"] == []  # a skipped metric's samples exclude nothing else
-    assert not math.isnan(sum(result.manifest.metrics["fsimc"].timings.values()))
+    assert manifest["metrics"]["fsimc"]["timings"]["2afc"] > 0
