@@ -33,7 +33,8 @@ darkening (`tests/test_bridges_reference.py`, piq 0.8.0, torchmetrics 1.9.0, pyi
 each card equals its backing library's own call bit for bit.
 
 - `fsim`, `fsimc`, `vsi`: piq and pyiqa share one implementation (max difference 2.7e-6, 2.7e-6,
-  2.5e-7); the cards use piq, the lighter import (0.01 s against 0.5 s for pyiqa, after torch and torchvision; measured).
+  2.5e-7); the cards use piq, the lighter import (0.01 s against 0.5 s for pyiqa once torch and
+  torchvision are loaded; measured).
 - `gmsd`: piq converts to luma with 0.299/0.587/0.114 (the weights of MATLAB's `rgb2gray`, which
   the authors' `GMSD.m` is fed), pyiqa with BT.601 YCbCr Y in [16, 235]; up to 9.1e-4 apart. The
   card uses piq.
