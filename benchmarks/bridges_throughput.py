@@ -92,7 +92,7 @@ def main() -> None:
             ours, theirs = [], []
             for r in range(args.rounds):
                 result = run_benchmark(str(root), [name], tmp / f"run{r}", opts, log=lambda m: None)
-                ours.append(result.manifest.metrics[name].timings["2afc"])
+                ours.append(result.manifest["metrics"][name]["timings"]["2afc"])
                 seconds, d0 = library_loop(name, images)
                 theirs.append(seconds)
             with np.load(store.final_path(result.run_dir, name, "2afc")) as data:
