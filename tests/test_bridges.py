@@ -203,3 +203,35 @@ def test_on_64x64_bapps_patches_every_card_scores_or_is_skipped_with_its_reason(
             assert entry["status"] == "ok" and entry["reason"] is None, name
     assert manifest["failed_samples"] == []  # a skipped metric's samples exclude nothing else
     assert manifest["metrics"]["fsimc"]["timings"]["2afc"] > 0
+
+
+def test_a_manifest_from_before_bridges_reads_library_as_none(tmp_path):
+    from tests.run_fixture import make_run
+
+    run_dir = make_run(tmp_path)
+    data = json.loads((run_dir / "manifest.json").read_text())
+    for entry in data["metrics"].values():
+        assert entry.pop("library") is None and entry.pop("library_version") is None
+    manifest = parse_manifest(data, run_dir / "manifest.json")
+    assert all(m.library is None for m in manifest.metrics.values())
+
+
+def test_iqa_bench_list_says_which_library_computes_each_metric(capsys):
+    from iqa_bench.cli import main
+
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "computed by" in lines[0]
+    vsi = next(line for line in lines if line.startswith("vsi "))
+    ssim = next(line for line in lines if line.startswith("ssim "))
+    assert f"piq {importlib.metadata.version('piq')}" in vsi and "native" in ssim
+
+
+def test_a_rerun_keeps_a_metric_named_through_a_bridge(tmp_path):
+    root = make_bapps_layout(tmp_path / "bapps", {"cnn": 2}, None)
+    opts = RunOptions(progress=False, batch_size=4)
+    run_benchmark(str(root), ["piq:psnr"], tmp_path / "run", opts, log=lambda m: None)
+    logs: list[str] = []
+    result = run_benchmark(str(root), ["piq:gmsd"], tmp_path / "run", opts, log=logs.append)
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["metrics"]["piq:psnr"]["status"] == "ok", logs

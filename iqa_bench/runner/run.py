@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..bridge_specs import BRIDGES, library_version
+from ..bridge_specs import BRIDGES, is_bridged_name, library_version
 from ..catalog import card_higher_is_better
 from ..config import load_metric_card, metric_cards
 from ..datasets import Dataset, open_dataset
@@ -520,7 +520,7 @@ def _keep_earlier_metrics(
             continue
         failures = (
             _valid_earlier_failures(name, record, cards, task_runs)
-            if record.status == "ok" and name in cards
+            if record.status == "ok" and (name in cards or is_bridged_name(name))
             else None
         )
         if failures is None:
@@ -544,7 +544,7 @@ def _valid_earlier_failures(
 ) -> list[list] | None:
     """Per task, the failed samples of an earlier metric's still valid finished files; None when
     a task's file is missing, unreadable or stale."""
-    card = asdict(cards[name])
+    card = asdict(cards[name] if name in cards else load_metric_card(name))
     failures = []
     for task_run in task_runs:
         final = store.load_final(task_run.run_dir, name, task_run.task, scores=False)
