@@ -107,14 +107,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
             m.version,
             "higher=better" if m.higher_is_better else "lower=better",
             m.group,
+            m.library or "native",
             m.description,
         )
         for m in list_metrics()
     ]
     width = max(len(r[0]) for r in rows)
-    print(f"{'metric':<{width}}  ver  orientation    group          description")
-    for name, version, orient, group, desc in rows:
-        print(f"{name:<{width}}  v{version:<3} {orient:<14} {group:<14} {desc}")
+    lib = max(len("computed by"), *(len(r[4]) for r in rows))
+    print(
+        f"{'metric':<{width}}  ver  orientation    group          {'computed by':<{lib}}  description"
+    )
+    for name, version, orient, group, library, desc in rows:
+        print(f"{name:<{width}}  v{version:<3} {orient:<14} {group:<14} {library:<{lib}}  {desc}")
     if args.all:
         from .backbones import BACKBONES
 

@@ -264,13 +264,24 @@ def metric_aliases() -> dict[str, str]:
 def load_metric_card(name: str) -> MetricCard:
     """The metric card called ``name`` or aliased so (``InputError`` with suggestions if unknown).
 
+    A bridged name such as ``piq:haarpsi`` that no card claims gets a card synthesised from the
+    bridge's table (type ``piq``, params ``{name: haarpsi}``).
+
     Example:
         >>> load_metric_card("lpips+").name
         'lpips-alex+'
+        >>> card = load_metric_card("piq:haarpsi")
+        >>> card.type, card.group, card.params
+        ('piq', 'classical', {'name': 'haarpsi'})
     """
     cards = metric_cards()
     if name not in cards:
         name = metric_aliases().get(name, name)
+    if name not in cards:
+        from .bridge_specs import bridge_card, is_bridged_name  # torch-free
+
+        if is_bridged_name(name):
+            return from_mapping(MetricCard, bridge_card(name), f"metric {name!r}")
     return _lookup(cards, name, "metric")
 
 

@@ -47,3 +47,7 @@ class WeightsUnavailableError(IQABenchError, FileNotFoundError):
 
     Under ``--metrics all`` the runner skips such a metric with this message as the reason.
     """
+
+
+class MissingExtraError(IQABenchError, ImportError):
+    """An optional library a metric needs is not installed; the message names the pip extra."""

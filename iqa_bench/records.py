@@ -93,6 +93,11 @@ def _key(**kw: Any) -> Any:
     return field(metadata={"key": True}, **kw)
 
 
+def _added_later() -> Any:
+    """A None-default field added within a schema: always written, read as None when absent."""
+    return field(default=None, metadata={"optional": True})
+
+
 @dataclass(frozen=True)
 class PackageRecord:
     """The iqa-bench that wrote the run (``git_*`` None outside a git checkout)."""
@@ -168,6 +173,9 @@ class MetricRecord:
         timings: Seconds of scoring per task.
         compiled: ``torch.compile`` mode it ran under, or None (eager).
         reason: Why it was skipped, else None.
+        library: The library that computed a bridged metric (``"piq"``), None for the suite's own.
+        library_version: That library's installed version, None if not installed or native.
+            Both may be absent from manifests written before bridges existed (read as None).
     """
 
     name: str = _key()
@@ -182,6 +190,8 @@ class MetricRecord:
     weight_hashes: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     compiled: str | None = None
+    library: str | None = _added_later()
+    library_version: str | None = _added_later()
 
 
 @dataclass(frozen=True)
@@ -342,10 +352,12 @@ def _record(cls: Any, value: Any, where: str, path: Path, keys: dict | None = No
     unknown = [k for k in value if k not in stored]
     if unknown:
         raise _fail(path, prefix + str(unknown[0]), "unknown field")
-    missing = [k for k in stored if k not in value]
+    optional = {f.name for f in dataclasses.fields(cls) if f.metadata.get("optional")}
+    stored_here = [k for k in stored if k in value or k not in optional]
+    missing = [k for k in stored_here if k not in value]
     if missing:
         raise _fail(path, prefix + missing[0], "missing field")
-    fields = {k: _parse(hints[k], value[k], prefix + k, path) for k in stored}
+    fields = {k: _parse(hints[k], value[k], prefix + k, path) for k in stored_here}
     return cls(**fields, **(keys or {}))
 
 

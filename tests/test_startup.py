@@ -22,7 +22,9 @@ from iqa_bench.backbones import (
     _dry_run_sizes,
     _sequential_sizes,
 )
+from iqa_bench.bridge_specs import BRIDGES
 from iqa_bench.catalog import BUILTIN_HIGHER_IS_BETTER, list_metrics
+from iqa_bench.config import load_metric_card
 from iqa_bench.datasets.bapps_layout import make_bapps_layout
 from iqa_bench.errors import WeightsUnavailableError
 from iqa_bench.metrics import METRIC_TYPES
@@ -92,7 +94,17 @@ def test_builtin_orientations_match_the_registered_classes():
         name: METRIC_TYPES.get(name).higher_is_better for name in BUILTIN_HIGHER_IS_BETTER
     } == BUILTIN_HIGHER_IS_BETTER
     types = {m.type for m in list_metrics()}
-    assert types <= set(BUILTIN_HIGHER_IS_BETTER)  # every shipped card lists without torch
+    # every shipped card lists without torch: built-in types here, bridged ones per card
+    assert types <= set(BUILTIN_HIGHER_IS_BETTER) | set(BRIDGES)
+
+
+def test_bridged_card_orientations_match_the_built_metrics():
+    for info in list_metrics():
+        if info.type in BRIDGES:
+            metric = METRIC_TYPES.get(info.type)(
+                METRIC_TYPES.get(info.type).Config(**info.params), load_metric_card(info.name)
+            )
+            assert metric.higher_is_better == info.higher_is_better, info.name
 
 
 BUILDERS = [

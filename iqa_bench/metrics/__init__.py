@@ -1,6 +1,7 @@
 """Metric types (registered classes) and the factory that builds named metrics from cards."""
 
 from ..catalog import MetricInfo, list_metrics
+from . import bridges  # noqa: F401  (registers the piq, torchmetrics and pyiqa metric types)
 from .base import METRIC_TYPES, Metric, check_images, check_pair
 from .dists import DISTS, DISTSConfig
 from .factory import create_metric

@@ -118,6 +118,10 @@ class Metric(nn.Module):
     is_differentiable: ClassVar[bool] = True
     #: Whether ``compile_for_inference`` compiles this type (network metrics, where it pays).
     compilable: ClassVar[bool] = False
+    #: Whether a runner excludes (counts as failed, with the reason) samples smaller than
+    #: ``min_size`` instead of stopping: for metrics whose size limit is part of their definition
+    #: (MS-SSIM's five scales), not a sign of bad data.
+    excludes_small_images: ClassVar[bool] = False
     Config: ClassVar[type]
 
     def __init__(self, config: Any, card: MetricCard) -> None:

@@ -127,15 +127,30 @@ METRIC_CARD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("status", "Status"),
     ("card_version", "Card version"),
     ("orientation", "Orientation"),
+    ("computed_by", "Computed by"),
     ("weight_hashes", "Weight hashes"),
     ("timings_s", "Timings (s)"),
 )
 
 
+def computed_by(entry: dict) -> str:
+    """``"piq 0.8.0"`` for a bridged metric's manifest entry, ``"native"`` for the suite's own.
+
+    Example:
+        >>> computed_by({"library": "piq", "library_version": "0.8.0"}), computed_by({})
+        ('piq 0.8.0', 'native')
+    """
+    library = entry.get("library")
+    if not library:
+        return "native"
+    return f"{library} {entry.get('library_version') or '(version unknown)'}"
+
+
 def metric_cards(summary: RunSummary) -> list[dict[str, str]]:
     """One dict per metric (ok first, then skipped) with its card version and provenance.
 
-    Keys: ``metric, group, status, card_version, orientation, weight_hashes, timings_s, note``.
+    Keys: ``metric, group, status, card_version, orientation, computed_by, weight_hashes,
+    timings_s, note``; ``computed_by`` is ``native`` or the bridged library and version.
     """
     entries = summary.manifest.get("metrics") or {}
     names = summary.metric_names() + [n for n, _ in summary.skipped]
@@ -152,6 +167,7 @@ def metric_cards(summary: RunSummary) -> list[dict[str, str]]:
                 "status": str(e.get("status", "?")),
                 "card_version": str(e.get("card_version", "?")),
                 "orientation": "higher=better" if e.get("higher_is_better") else "lower=better",
+                "computed_by": computed_by(e),
                 "weight_hashes": ", ".join(f"{k}: {v}" for k, v in hashes.items()) or "-",
                 "timings_s": ", ".join(f"{k} {v}" for k, v in timings.items()) or "-",
                 "note": str(e.get("reason") or ""),
@@ -382,7 +398,10 @@ def latex_report(summary: RunSummary) -> str:
         for stage, task, subset, n in excluded_rows(summary)
     ]
     cards = ", ".join(
-        f"{c['metric']} v{c['card_version']}" for c in metric_cards(summary) if c["status"] == "ok"
+        f"{c['metric']} v{c['card_version']}"
+        + ("" if c["computed_by"] == "native" else f" ({c['computed_by']})")
+        for c in metric_cards(summary)
+        if c["status"] == "ok"
     )
     out += [rf"\item metric cards: {latex_escape(cards)}", r"\end{itemize}", r"\end{document}"]
     return "\n".join(out) + "\n"

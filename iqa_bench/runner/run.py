@@ -16,12 +16,14 @@ from pathlib import Path
 
 import torch
 
-from ..config import metric_aliases, metric_cards
+from ..bridge_specs import BRIDGES, is_bridged_name, library_version
+from ..catalog import card_higher_is_better
+from ..config import load_metric_card, metric_aliases, metric_cards
 from ..datasets import Dataset, open_dataset
 from ..device import DTYPES, check_autocast, cuda_float32_precision, default_workers, resolve_device
 from ..download import DEFAULT_STALL_TIMEOUT
 from ..errors import InputError, RunDirBusyError
-from ..metrics import METRIC_TYPES, Metric, create_metric
+from ..metrics import Metric, create_metric
 from ..metrics.base import COMPILE_MODES
 from ..records import (
     BadSampleRecord,
@@ -205,12 +207,15 @@ def metric_record(
         weight_hashes=dict(metric.weight_hashes),
         timings=timings,
         compiled=compiled,
+        library=getattr(metric, "library", None) or None,
+        library_version=getattr(metric, "library_version", None),
     )
 
 
 def skipped_record(name: str, reason: str) -> MetricRecord:
     """The manifest record of a metric that could not be built (``reason`` says why)."""
-    card = metric_cards()[name]
+    card = load_metric_card(name)
+    bridged = card.type in BRIDGES
     return MetricRecord(
         name=name,
         status="skipped",
@@ -218,9 +223,11 @@ def skipped_record(name: str, reason: str) -> MetricRecord:
         card_version=card.version,
         type=card.type,
         group=card.group,
-        higher_is_better=bool(METRIC_TYPES.get(card.type).higher_is_better),
+        higher_is_better=card_higher_is_better(card),
         description=card.description,
         params=dict(card.params),
+        library=card.type if bridged else None,
+        library_version=library_version(card.type) if bridged else None,
     )
 
 
@@ -366,7 +373,30 @@ def _metric_records(
     for name, metric in built.items():
         timings = {t.task: round(t.timings[name], 4) for t in task_runs}
         records[name] = metric_record(metric, timings, mode if name in compiled else None)
+        reason = _nothing_scored(name, task_runs)
+        if reason is not None:
+            records[name] = replace(records[name], status="skipped", reason=reason)
+            for task_run in task_runs:  # its samples are not excluded from the other metrics
+                task_run.failed = {
+                    k: [n for n in v if n != name]
+                    for k, v in task_run.failed.items()
+                    if v != [name]
+                }
     return records | {n: skipped_record(n, r) for n, r in skipped.items()}
+
+
+def _nothing_scored(name: str, task_runs: list[TaskRun]) -> str | None:
+    """Why ``name`` scored no sample of any task (e.g. every image smaller than it accepts),
+    else None: such a metric is reported as skipped, not as a row without samples."""
+    reasons: set[str] = set()
+    for task_run in task_runs:
+        failed = [key[2] for key, names in task_run.failed.items() if name in names]
+        if len(failed) < len(task_run.samples):
+            return None
+        reasons.update(failed)
+    if not reasons:
+        return None
+    return f"no sample could be scored: {'; '.join(sorted(reasons))}"
 
 
 @contextlib.contextmanager
@@ -498,7 +528,7 @@ def _keep_earlier_metrics(
             continue
         failures = (
             _valid_earlier_failures(name, record, cards, task_runs)
-            if record.status == "ok" and name in cards
+            if record.status == "ok" and (name in cards or is_bridged_name(name))
             else None
         )
         if failures is None:
@@ -522,7 +552,7 @@ def _valid_earlier_failures(
 ) -> list[list] | None:
     """Per task, the failed samples of an earlier metric's still valid finished files; None when
     a task's file is missing, unreadable or stale."""
-    card = cards[name].identity()
+    card = (cards[name] if name in cards else load_metric_card(name)).identity()
     failures = []
     for task_run in task_runs:
         final = store.load_final(task_run.run_dir, name, task_run.task, scores=False)

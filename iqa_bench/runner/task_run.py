@@ -460,7 +460,8 @@ class TaskRun:
         """Score one decoded batch with every metric in ``names`` into ``local``.
 
         A metric that cannot take the batch's image size records its samples in
-        ``failed[name]`` under ``skip_bad`` (they stay NaN for it) and stops the run otherwise.
+        ``failed[name]`` under ``skip_bad`` or when it ``excludes_small_images`` (they stay NaN
+        for it) and stops the run otherwise.
         """
         if not batch.positions:
             return
@@ -474,7 +475,7 @@ class TaskRun:
             problem = _size_problem(metric, batch.images[first].shape, self.opts.resize)
             if problem is not None:
                 paths = [str(getattr(self.samples[p], first)) for p in batch.positions]
-                if not self.opts.skip_bad:
+                if not (self.opts.skip_bad or metric.excludes_small_images):
                     raise InputError(
                         f"sample {self.samples[batch.positions[0]].sample_id} ({paths[0]}): "
                         f"{problem}; drop the metric, resize the data (--resize), or use "
