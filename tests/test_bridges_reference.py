@@ -40,22 +40,22 @@ def pairs() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
 
 
 def _library_call(library: str, name: str, options: dict):
-    """The backing library's own function of a bridged metric, called (distorted, reference)."""
+    """The backing library's own function of a bridged metric: ``f(dist, ref)``, its own order."""
     spec = bridge_spec(library, name)
     kwargs = {**spec.fixed, **spec.defaults, **options}
     if library == "piq":
         import piq
 
-        return lambda ref, dist: getattr(piq, spec.call)(dist, ref, **kwargs)
+        return lambda dist, ref: getattr(piq, spec.call)(dist, ref, **kwargs)
     if library == "torchmetrics":
         import torchmetrics.functional.image as tmf
 
         s = spec.input_scale
-        return lambda ref, dist: getattr(tmf, spec.call)(dist * s, ref * s, **kwargs)
+        return lambda dist, ref: getattr(tmf, spec.call)(dist * s, ref * s, **kwargs)
     import pyiqa
 
     model = pyiqa.create_metric(spec.call, device="cpu", **kwargs)
-    return lambda ref, dist: model(dist, ref).reshape(-1)
+    return lambda dist, ref: model(dist, ref).reshape(-1)
 
 
 @pytest.mark.slow
@@ -64,14 +64,14 @@ def test_every_classical_card_equals_its_library_on_photographs(card, pairs):
     metric = iqa_bench.create_metric(card)
     params = metric.card.params
     theirs = _library_call(metric.card.type, params["name"], params.get("options", {}))
-    for distortion, x, y in pairs:
+    for distortion, ref, dist in pairs:
         # Same function on the same float32 tensors: measured bit-identical, so no tolerance.
-        assert torch.equal(metric(x, y), theirs(x, y)), (card, distortion)
+        assert torch.equal(metric(dist, ref), theirs(dist, ref)), (card, distortion)
 
 
 def _max_difference(a: tuple[str, str, dict], b: tuple[str, str, dict], pairs) -> float:
     fa, fb = _library_call(*a), _library_call(*b)
-    return max(float((fa(x, y) - fb(x, y)).abs().max()) for _, x, y in pairs)
+    return max(float((fa(dist, ref) - fb(dist, ref)).abs().max()) for _, ref, dist in pairs)
 
 
 # Max |difference| over the 3 photographs x 4 distortions above, measured 2026-12-03 with piq

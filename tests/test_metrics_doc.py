@@ -24,7 +24,8 @@ statistic. Minimum size: the smallest image side the metric scores; the runner e
 samples of a bridged metric with that reason (and reports the metric skipped when it could score
 none, as MS-SSIM on 64x64 BAPPS patches), and stops for a native one unless `--skip-bad`.
 Bridged metrics take the suite's [0, 1] RGB NCHW batches; the bridge scales them to what the
-library expects (torchmetrics' VIF: [0, 255]) and calls it as (distorted, reference).
+library expects (torchmetrics' VIF: [0, 255]). `metric(x, y)` takes the distorted `x` and the reference
+`y`, the libraries' own order (and LPIPS+'s); the runner passes a task's reference as `y`.
 
 ## Which library computes each classical card, and why
 

@@ -22,7 +22,7 @@ from ..config import load_metric_card, metric_aliases, metric_cards
 from ..datasets import Dataset, open_dataset
 from ..device import DTYPES, check_autocast, cuda_float32_precision, default_workers, resolve_device
 from ..download import DEFAULT_STALL_TIMEOUT
-from ..errors import InputError, RunDirBusyError
+from ..errors import InputError, MissingExtraError, RunDirBusyError
 from ..metrics import Metric, create_metric
 from ..metrics.base import COMPILE_MODES
 from ..records import (
@@ -163,7 +163,8 @@ class OpenOptions:
 
 
 def build_metrics(names: Sequence[str] | str, device: torch.device, log) -> tuple[dict, dict]:
-    """Instantiate metrics; with ``"all"`` unavailable weights skip a metric, when named they fail."""
+    """Instantiate metrics; with ``"all"`` unavailable weights or a missing optional library (a
+    bridged card without its extra) skip a metric, when named they fail."""
     explicit = names != "all" and list(names) != ["all"]
     # Aliases (pyiqa's ``lpips+``) resolve to their card: results are stored under its name.
     aliases = metric_aliases()
@@ -174,7 +175,7 @@ def build_metrics(names: Sequence[str] | str, device: torch.device, log) -> tupl
     for name in wanted:
         try:
             metric = create_metric(name, device=device)
-        except WeightsUnavailableError as exc:
+        except (WeightsUnavailableError, MissingExtraError) as exc:
             if explicit:
                 raise
             skipped[name] = str(exc)

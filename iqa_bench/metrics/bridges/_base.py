@@ -47,8 +47,10 @@ def import_library(library: str, module: str) -> ModuleType:
 class BridgedMetric(Metric):
     """A metric computed by another library, fed and read as its bridge table says.
 
-    ``metric(x, y)`` takes the suite's reference ``x`` and distorted ``y`` ([0, 1] RGB NCHW) and
-    calls the library with (distorted, reference) scaled by the spec's ``input_scale``.
+    ``metric(x, y)`` takes the distorted ``x`` and the reference ``y`` ([0, 1] RGB NCHW), the
+    suite's convention for asymmetric metrics and the libraries' own argument order, and calls the
+    library with them scaled by the spec's ``input_scale``. Every bridged metric counts as
+    asymmetric (``symmetric`` is False), so the runner always passes a task's reference as ``y``.
 
     Attributes:
         library: Bridge library name, also the registered metric type.
@@ -88,13 +90,19 @@ class BridgedMetric(Metric):
     def min_size(self) -> int:
         return self.spec.min_size
 
+    @property
+    def symmetric(self) -> bool:
+        # Some bridged metrics (VIF, PieAPP, ...) are asymmetric; treating all of them so keeps the
+        # reference in the library's reference argument without a per-metric table entry.
+        return False
+
     def use_channels_last(self) -> None:
         """Left as the library ships it: its code chooses its own layouts."""
 
     def compare(self, ex: torch.Tensor, ey: torch.Tensor) -> torch.Tensor:
         with autocast_off(ex.device.type):
-            ref = ex.float() * self.spec.input_scale if self.spec.input_scale != 1 else ex.float()
-            dist = ey.float() * self.spec.input_scale if self.spec.input_scale != 1 else ey.float()
+            dist = ex.float() * self.spec.input_scale if self.spec.input_scale != 1 else ex.float()
+            ref = ey.float() * self.spec.input_scale if self.spec.input_scale != 1 else ey.float()
             if self.spec.batched:
                 out = self.score(dist, ref)
             else:
