@@ -206,15 +206,18 @@ def _report(run_dir, args: argparse.Namespace) -> int:
     from .reports import summarize, terminal_summary, write_report
 
     summary = summarize(run_dir, n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed)
-    folder = write_report(
-        run_dir, reports_root=args.reports_dir, summary=summary, per_layer=args.per_layer
-    )
-    print(terminal_summary(summary))
+    layers = None
     if args.per_layer:
-        from .reports.layers import layer_markdown, layer_rows
+        from .reports.layers import layer_table
         from .results import load_run
 
-        print("\nper-layer 2AFC (%):\n" + layer_markdown(layer_rows(load_run(run_dir))))
+        layers = layer_table(load_run(run_dir), summary.options)
+    folder = write_report(run_dir, reports_root=args.reports_dir, summary=summary, layers=layers)
+    print(terminal_summary(summary))
+    if layers is not None:
+        from .reports.layers import layer_markdown, layer_note
+
+        print(f"\nper-layer 2AFC (%):\n{layer_markdown(layers)}\n{layer_note(layers)}")
     print(f"\nreport: {folder}/report.html (also report.md, report.tex, results.csv, figures/)")
     return 0
 
