@@ -203,15 +203,17 @@ def _run(args: argparse.Namespace, download: bool):
 
 
 def _report(run_dir, args: argparse.Namespace) -> int:
-    from .reports import summarize, terminal_summary, write_report
+    from .reports import StatsOptions, summarize, terminal_summary, write_report
+    from .results import load_run
 
-    summary = summarize(run_dir, n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed)
+    run = load_run(run_dir)
+    options = StatsOptions().with_overrides(n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed)
     layers = None
-    if args.per_layer:
+    if args.per_layer:  # before the summary: a run without layers fails at once
         from .reports.layers import layer_table
-        from .results import load_run
 
-        layers = layer_table(load_run(run_dir), summary.options)
+        layers = layer_table(run, options)
+    summary = summarize(run, options)
     folder = write_report(run_dir, reports_root=args.reports_dir, summary=summary, layers=layers)
     print(terminal_summary(summary))
     if layers is not None:

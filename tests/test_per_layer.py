@@ -292,7 +292,7 @@ def test_per_layer_table_is_in_the_tex_and_html_reports_and_the_tex_compiles(tmp
     assert "Per-layer" not in latex_report(summary) and "Per-layer" not in markdown_report(summary)
     assert "## Per-layer 2AFC agreement" in markdown_report(summary, None, table)
     tex = latex_report(summary, table)
-    assert r"\label{tab:iqa-per-layer}" in tex
+    assert r"\label{tab:iqa-per-layer}" in tex and r"\texttt{iqa-bench run -{}-per-layer}" in tex
     require_tool("pdflatex", install="apt-get install texlive-latex-recommended")
     (tmp_path / "report.tex").write_text(tex, encoding="utf-8")
     proc = subprocess.run(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import InputError
 from ..results import load_run
 from ..stats import StatsOptions
 from .analyses import TASK_ANALYSES, TaskAnalysis, register_task_analysis, task_analysis
@@ -94,10 +95,19 @@ def write_report(
         ['figures', 'report.html', 'report.md', 'report.tex', 'results.csv', 'summary.json']
     """
     run = load_run(run_dir)
-    if summary is None:
-        summary = summarize(run, options, n_boot=n_boot, n_perm=n_perm, seed=seed)
+    if summary is not None:
+        options = summary.options
+    else:
+        options = (options or StatsOptions()).with_overrides(n_boot, n_perm, seed)
     if per_layer and layers is None:
-        layers = layer_table(run, summary.options)  # fails before anything is written
+        layers = layer_table(run, options)  # fails before anything is written
+    if layers is not None and layers.options != options:
+        raise InputError(
+            f"layers: computed with {layers.options}, the report's tables with {options}; "
+            "pass layer_table(run, summary.options) so every CI shares the settings."
+        )
+    if summary is None:
+        summary = summarize(run, options)
     folder = Path(reports_root) / run.dataset.name / run.run_id
     folder.mkdir(parents=True, exist_ok=True)
     figures = write_figures(summary, folder / "figures")

@@ -172,6 +172,9 @@ def layer_latex(table: LayerTable) -> str:
     ncol = len(table.subsets) + 1
     title = "Per-layer 2AFC agreement (%)"
     lines = latex_table_head(title, layer_note(table), "tab:iqa-per-layer", ncol, fit_width=True)
+    # TeX would set the command's "--" as an en dash: typewriter type with the dashes kept apart.
+    command = "`iqa-bench run --per-layer`"
+    lines = [line.replace(command, r"\texttt{iqa-bench run -{}-per-layer}") for line in lines]
     lines.append(" & ".join(["Tap", *(latex_escape(s) for s in table.subsets), "Avg"]) + r" \\")
     metric = None
     for row, best in zip(table.rows, table.best(), strict=True):
