@@ -303,3 +303,25 @@ def test_per_layer_table_is_in_the_tex_and_html_reports_and_the_tex_compiles(tmp
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_a_layer_table_with_other_resampling_settings_than_the_report_is_refused(tmp_path):
+    from iqa_bench.reports import StatsOptions, summarize, write_report
+    from iqa_bench.reports.layers import layer_table
+    from iqa_bench.results import load_run
+
+    run = load_run(_layered_run(tmp_path))
+    summary = summarize(run, StatsOptions(**LAYER_OPTIONS))
+    table = layer_table(run, StatsOptions(n_boot=100))
+    with pytest.raises(InputError, match="layer_table\\(run, summary.options\\)"):
+        write_report(run.path, tmp_path / "rep", summary=summary, layers=table)
+    assert not (tmp_path / "rep").exists()
+
+
+def test_per_layer_report_of_a_run_without_2afc_says_the_table_is_2afc_only(tmp_path):
+    from iqa_bench.reports.layers import layer_table
+    from iqa_bench.results import load_run
+    from tests.mos_fixture import make_mos_run
+
+    with pytest.raises(InputError, match="has no 2afc task \\(tasks: mos\\).*layer_distances"):
+        layer_table(load_run(make_mos_run(tmp_path)))

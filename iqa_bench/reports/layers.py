@@ -127,6 +127,12 @@ def layer_table(run: Run, options: StatsOptions | None = None) -> LayerTable:
         for column, tap in enumerate(layers.taps):
             boot = analysis.score(_tap_view(layers.data, column), present, options)
             rows.append(LayerRow(tap, _row(metric, group, boot, n, layers.data.n_failed, order)))
+    if not order:
+        raise InputError(
+            f"--per-layer: the per-layer table scores 2AFC agreement and {run.path} has no 2afc "
+            f"task (tasks: {', '.join(run.tasks())}); read its per-layer distances with "
+            "iqa_bench.results.load_run(RUN_DIR).layer_distances(metric, task) instead."
+        )
     if not rows:
         raise InputError(
             f"--per-layer: {run.path} holds no per-layer 2AFC distances; score the run with "
