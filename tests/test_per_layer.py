@@ -287,7 +287,7 @@ def test_per_layer_table_is_in_the_tex_and_html_reports_and_the_tex_compiles(tmp
     page = render_html(summary, {}, table)
     assert "<h2>Per-layer 2AFC agreement</h2>" in page and 'class="num best"' in page
     assert "Bold = the best tap of each metric" in page
-    assert "`iqa-bench run --per-layer` stores them" in page
+    assert "<code>iqa-bench run --per-layer</code> stores them" in page
     assert "Per-layer" not in render_html(summary, {})
     assert "Per-layer" not in latex_report(summary) and "Per-layer" not in markdown_report(summary)
     assert "## Per-layer 2AFC agreement" in markdown_report(summary, None, table)

@@ -103,7 +103,10 @@ def _layer_html(table: LayerTable) -> str:
         cells = row.cells(table.subsets)
         shown = "".join(_num(_cell_text(c), b) for c, b in zip(cells, best, strict=True))
         parts.append(f"<tr><td>{_e(row.tap)}</td>{shown}</tr>")
-    parts += ["</tbody></table>", f'<p class="caption">{_e(layer_note(table))}</p>']
+    note = _e(layer_note(table)).replace(
+        "`iqa-bench run --per-layer`", "<code>iqa-bench run --per-layer</code>"
+    )
+    parts += ["</tbody></table>", f'<p class="caption">{note}</p>']
     return "\n".join(parts)
 
 
