@@ -207,18 +207,23 @@ def _run(args: argparse.Namespace, download: bool):
 
 
 def _report(run_dir, args: argparse.Namespace) -> int:
-    from .reports import summarize, terminal_summary, write_report
+    from .reports import StatsOptions, summarize, terminal_summary, write_report
+    from .results import load_run
 
-    summary = summarize(run_dir, n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed)
-    folder = write_report(
-        run_dir, reports_root=args.reports_dir, summary=summary, per_layer=args.per_layer
-    )
+    run = load_run(run_dir)
+    options = StatsOptions().with_overrides(n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed)
+    layers = None
+    if args.per_layer:  # before the summary: a run without layers fails at once
+        from .reports.layers import layer_table
+
+        layers = layer_table(run, options)
+    summary = summarize(run, options)
+    folder = write_report(run_dir, reports_root=args.reports_dir, summary=summary, layers=layers)
     print(terminal_summary(summary))
-    if args.per_layer:
-        from .reports.layers import layer_markdown, layer_rows
-        from .results import load_run
+    if layers is not None:
+        from .reports.layers import layer_markdown, layer_note
 
-        print("\nper-layer 2AFC (%):\n" + layer_markdown(layer_rows(load_run(run_dir))))
+        print(f"\nper-layer 2AFC (%):\n{layer_markdown(layers)}\n{layer_note(layers)}")
     print(f"\nreport: {folder}/report.html (also report.md, report.tex, results.csv, figures/)")
     return 0
 

@@ -168,6 +168,8 @@ def test_report_per_layer_table_is_the_2afc_score_of_each_tap(
     assert "per-layer 2AFC (%)" in capsys.readouterr().out
     folder = next((tmp_path / "rep").glob("*/*"))
     assert "## Per-layer 2AFC agreement" in (folder / "report.md").read_text()
+    assert r"\label{tab:iqa-per-layer}" in (folder / "report.tex").read_text()
+    assert "<h2>Per-layer 2AFC agreement</h2>" in (folder / "report.html").read_text()
     rows = (folder / "per_layer_2afc.csv").read_text().splitlines()
     data = load_run(run).twoafc("lpips-alex")
     layers = load_run(run).layer_distances("lpips-alex").data.distances
@@ -184,3 +186,142 @@ def test_report_per_layer_without_stored_layers_names_the_fix(bapps_layout, tmp_
     argv = ["report", str(run), "--per-layer", "--reports-dir", str(tmp_path / "rep")]
     assert main(argv) == 2
     assert "run --per-layer" in capsys.readouterr().err
+
+
+# -- The per-layer table's CIs and renderings, on a fabricated run (no weights needed) --------
+
+LAYER_OPTIONS = {"n_boot": 200, "n_perm": 500, "seed": 3, "confidence": 0.9}
+
+
+def _layered_run(tmp_path):
+    """A fabricated run whose ``lpips-alex`` stores three taps: ``a`` = 0.3 x its own distance
+    (so it ranks, and scores, as the metric does), ``b`` = ``my_metric``'s stored distance (a tap
+    that is another metric of the run) and ``c`` = 0.7 x its own distance."""
+    import numpy as np
+
+    from tests.run_fixture import make_run
+
+    run_dir = make_run(tmp_path)
+    path = run_dir / "scores" / "lpips-alex" / "2afc.npz"
+    with np.load(path) as alex, np.load(run_dir / "scores" / "my_metric" / "2afc.npz") as mine:
+        stored = dict(alex)
+        assert np.array_equal(alex["sample_id"], mine["sample_id"])
+        for field in ("d0", "d1"):
+            d = alex[field]
+            stored[f"{field}_layers"] = np.column_stack([0.3 * d, mine[field], 0.7 * d])
+    np.savez(path, **stored, taps=np.array(["a", "b", "c"]))
+    return run_dir
+
+
+def test_a_taps_cells_are_the_main_tables_cells_of_a_metric_with_its_distances(tmp_path):
+    """Same scores, CI bounds and n as the main table gives a metric whose distances are that
+    tap's, and as ``stats.bootstrap_twoafc`` gives on the stored layer column itself."""
+    import numpy as np
+
+    from iqa_bench.reports import StatsOptions, summarize
+    from iqa_bench.reports.layers import layer_table
+    from iqa_bench.results import load_run
+    from iqa_bench.stats import bootstrap_twoafc
+
+    run = load_run(_layered_run(tmp_path))
+    options = StatsOptions(**LAYER_OPTIONS)
+    table = layer_table(run, options)
+    main = summarize(run, options).tasks["2afc"]
+    rows = {r.tap: r.row for r in table.rows}
+    assert [r.metric for r in table.rows] == ["lpips-alex"] * 3
+    assert rows["b"].subsets == main.row("my_metric").subsets  # Cells compare exactly
+    assert rows["b"].avg == main.row("my_metric").avg
+    assert rows["a"].subsets == main.row("lpips-alex").subsets
+    assert rows["a"].avg == main.row("lpips-alex").avg
+    layers = run.layer_distances("lpips-alex").data
+    d0, d1 = layers.distances["d0"][:, 1], layers.distances["d1"][:, 1]
+    direct = bootstrap_twoafc(
+        d0, d1, layers.judgment, layers.subset, n_boot=200, confidence=0.9, seed=3
+    )
+    for subset, (low, high) in direct.intervals.items():
+        cell = rows["b"].subsets[subset]
+        assert (cell.ci_low, cell.ci_high) == (100 * low, 100 * high)
+    assert (rows["b"].avg.ci_low, rows["b"].avg.ci_high) == tuple(
+        100 * v for v in direct.mean_interval
+    )
+    assert rows["b"].avg.n == len(d0) == int(np.isfinite(d0).sum())
+    assert set(table.missing) == {"l2", "my_metric", "ssim", "lpips-vgg-baseline"}
+
+
+def test_per_layer_csv_has_ci_columns_and_bold_marks_each_metrics_best_tap(tmp_path):
+    from iqa_bench.reports import StatsOptions
+    from iqa_bench.reports.layers import LAYER_CSV_COLUMNS, layer_csv, layer_markdown, layer_table
+    from iqa_bench.results import load_run
+
+    table = layer_table(load_run(_layered_run(tmp_path)), StatsOptions(**LAYER_OPTIONS))
+    lines = layer_csv(table).splitlines()
+    assert lines[0] == ",".join(LAYER_CSV_COLUMNS) == "metric,tap,subset,score,ci_low,ci_high,n"
+    b_avg = next(line.split(",") for line in lines if line.startswith("lpips-alex,b,avg,"))
+    avg = next(r.row.avg for r in table.rows if r.tap == "b")
+    assert [float(v) for v in b_avg[3:6]] == pytest.approx(
+        [avg.score / 100, avg.ci_low / 100, avg.ci_high / 100], abs=1e-15
+    )
+    # Taps a and c rank every pair alike, so they tie and are both bold wherever they win.
+    best = dict(zip((r.tap for r in table.rows), table.best(), strict=True))
+    assert best["a"] == best["c"]
+    for column in range(len(table.subsets) + 1):
+        shown = [round(r.cells(table.subsets)[column].score, 1) for r in table.rows]
+        assert [best[r.tap][column] for r in table.rows] == [s == max(shown) for s in shown]
+    text = layer_markdown(table)
+    assert "±" in text and "**" in text
+
+
+def test_per_layer_table_is_in_the_tex_and_html_reports_and_the_tex_compiles(tmp_path):
+    import subprocess
+
+    from iqa_bench.reports import StatsOptions, summarize
+    from iqa_bench.reports.documents import latex_report, markdown_report
+    from iqa_bench.reports.html import render_html
+    from iqa_bench.reports.layers import layer_table
+    from iqa_bench.results import load_run
+    from tests.conftest import require_tool
+
+    run = load_run(_layered_run(tmp_path))
+    summary = summarize(run, StatsOptions(**LAYER_OPTIONS))
+    table = layer_table(run, summary.options)
+    page = render_html(summary, {}, table)
+    assert "<h2>Per-layer 2AFC agreement</h2>" in page and 'class="num best"' in page
+    assert "Bold = the best tap of each metric" in page
+    assert "<code>iqa-bench run --per-layer</code> stores them" in page
+    assert "Per-layer" not in render_html(summary, {})
+    assert "Per-layer" not in latex_report(summary) and "Per-layer" not in markdown_report(summary)
+    assert "## Per-layer 2AFC agreement" in markdown_report(summary, None, table)
+    tex = latex_report(summary, table)
+    assert r"\label{tab:iqa-per-layer}" in tex and r"\texttt{iqa-bench run -{}-per-layer}" in tex
+    require_tool("pdflatex", install="apt-get install texlive-latex-recommended")
+    (tmp_path / "report.tex").write_text(tex, encoding="utf-8")
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_a_layer_table_with_other_resampling_settings_than_the_report_is_refused(tmp_path):
+    from iqa_bench.reports import StatsOptions, summarize, write_report
+    from iqa_bench.reports.layers import layer_table
+    from iqa_bench.results import load_run
+
+    run = load_run(_layered_run(tmp_path))
+    summary = summarize(run, StatsOptions(**LAYER_OPTIONS))
+    table = layer_table(run, StatsOptions(n_boot=100))
+    with pytest.raises(InputError, match="layer_table\\(run, summary.options\\)"):
+        write_report(run.path, tmp_path / "rep", summary=summary, layers=table)
+    assert not (tmp_path / "rep").exists()
+
+
+def test_per_layer_report_of_a_run_without_2afc_says_the_table_is_2afc_only(tmp_path):
+    from iqa_bench.reports.layers import layer_table
+    from iqa_bench.results import load_run
+    from tests.mos_fixture import make_mos_run
+
+    with pytest.raises(InputError, match="has no 2afc task \\(tasks: mos\\).*layer_distances"):
+        layer_table(load_run(make_mos_run(tmp_path)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import InputError
 from ..results import load_run
 from ..stats import StatsOptions
 from .analyses import TASK_ANALYSES, TaskAnalysis, register_task_analysis, task_analysis
@@ -27,7 +28,7 @@ from .compare import ComparisonRow, RunComparison, compare_data, compare_runs
 from .documents import latex_report, markdown_report
 from .figures import write_figures
 from .html import write_html
-from .layers import layer_csv, layer_rows, layer_section
+from .layers import LayerTable, layer_csv, layer_table
 from .summary import RunSummary, summarize, terminal_summary
 from .tables import CSV_COLUMNS, csv_text
 
@@ -35,6 +36,7 @@ __all__ = [
     "CSV_COLUMNS",
     "TASK_ANALYSES",
     "ComparisonRow",
+    "LayerTable",
     "RunComparison",
     "RunSummary",
     "StatsOptions",
@@ -59,6 +61,7 @@ def write_report(
     seed: int | None = None,
     summary: RunSummary | None = None,
     per_layer: bool = False,
+    layers: LayerTable | None = None,
 ) -> Path:
     """Writes every report of a run and returns their folder.
 
@@ -72,8 +75,11 @@ def write_report(
         seed: Overrides ``options.seed`` when given.
         summary: An already computed ``summarize(run_dir, ...)`` to render (saves recomputing
             it; the resampling settings are then those of the summary).
-        per_layer: Add the per-layer 2AFC table (``report.md`` section and
-            ``per_layer_2afc.csv``) from distances stored by ``run --per-layer``.
+        per_layer: Add the per-layer 2AFC table (a section of ``report.md``, ``report.tex``
+            and ``report.html``, and ``per_layer_2afc.csv``) from distances stored by
+            ``run --per-layer``, with the summary's CIs.
+        layers: An already computed ``layer_table(run, summary.options)`` to render (implies
+            ``per_layer``).
 
     Returns:
         ``<reports_root>/<dataset>/<run-id>``.
@@ -89,21 +95,29 @@ def write_report(
         ['figures', 'report.html', 'report.md', 'report.tex', 'results.csv', 'summary.json']
     """
     run = load_run(run_dir)
-    rows = layer_rows(run) if per_layer else None  # fails before anything is written
+    if summary is not None:
+        options = summary.options
+    else:
+        options = (options or StatsOptions()).with_overrides(n_boot, n_perm, seed)
+    if per_layer and layers is None:
+        layers = layer_table(run, options)  # fails before anything is written
+    if layers is not None and layers.options != options:
+        raise InputError(
+            f"layers: computed with {layers.options}, the report's tables with {options}; "
+            "pass layer_table(run, summary.options) so every CI shares the settings."
+        )
     if summary is None:
-        summary = summarize(run, options, n_boot=n_boot, n_perm=n_perm, seed=seed)
+        summary = summarize(run, options)
     folder = Path(reports_root) / run.dataset.name / run.run_id
     folder.mkdir(parents=True, exist_ok=True)
     figures = write_figures(summary, folder / "figures")
     relative = {name: path.relative_to(folder).as_posix() for name, path in figures.items()}
-    markdown = markdown_report(summary, relative)
-    if rows is not None:
-        markdown += layer_section(rows)
-        (folder / "per_layer_2afc.csv").write_text(layer_csv(rows), encoding="utf-8")
-    (folder / "report.md").write_text(markdown, encoding="utf-8")
-    (folder / "report.tex").write_text(latex_report(summary), encoding="utf-8")
+    if layers is not None:
+        (folder / "per_layer_2afc.csv").write_text(layer_csv(layers), encoding="utf-8")
+    (folder / "report.md").write_text(markdown_report(summary, relative, layers), encoding="utf-8")
+    (folder / "report.tex").write_text(latex_report(summary, layers), encoding="utf-8")
     (folder / "results.csv").write_text(csv_text(summary), encoding="utf-8")
-    write_html(summary, figures, folder / "report.html")
+    write_html(summary, figures, folder / "report.html", layers)
     (folder / "summary.json").write_text(
         json.dumps(summary.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8"
     )

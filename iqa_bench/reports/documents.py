@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 
 from .analyses import task_analysis
+from .layers import LayerTable, layer_latex, layer_section
 from .mos_tables import corr_latex, corr_markdown, mos_notes, overall_table, type_table
 from .summary import (
     EXCLUSION_STAGES,
@@ -274,12 +275,17 @@ def _md_rows(header: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def markdown_report(summary: RunSummary, figures: Mapping[str, str] | None = None) -> str:
+def markdown_report(
+    summary: RunSummary,
+    figures: Mapping[str, str] | None = None,
+    layers: LayerTable | None = None,
+) -> str:
     """The full Markdown report: tables, correlations, significance, figures, provenance.
 
     Args:
         summary: The run's summary.
         figures: Figure name -> path relative to the report (PNG), linked as images.
+        layers: The per-layer 2AFC table, shown after the score tables when given.
 
     Example:
         >>> figs = {"significance": "figures/significance.png"}
@@ -295,6 +301,8 @@ def markdown_report(summary: RunSummary, figures: Mapping[str, str] | None = Non
     for task in summary.tasks:
         heading = task_analysis(task).heading
         out += [f"## {heading}", "", markdown_table(score_table(summary, task)), ""]
+    if layers is not None:
+        out += [layer_section(layers).strip(), ""]
     if summary.mos is not None:
         out += [f"## Correlation with {summary.mos.score_name}", ""]
         out += [corr_markdown(overall_table(summary)), ""]
@@ -349,8 +357,9 @@ def markdown_report(summary: RunSummary, figures: Mapping[str, str] | None = Non
     return "\n".join(out) + "\n"
 
 
-def latex_report(summary: RunSummary) -> str:
-    """A compilable LaTeX document (article, booktabs) holding the paper-style tables.
+def latex_report(summary: RunSummary, layers: LayerTable | None = None) -> str:
+    """A compilable LaTeX document (article, booktabs) holding the paper-style tables (with
+    ``layers``, also the per-layer 2AFC table after the score tables).
 
     Copy the ``table`` floats into a paper; the preamble comment and the provenance list say
     where the numbers come from.
@@ -377,6 +386,8 @@ def latex_report(summary: RunSummary) -> str:
     out.append(rf"\noindent Run on {latex_escape(dataset_line(summary))}.\par")
     for task in summary.tasks:
         out += ["", latex_table(score_table(summary, task))]
+    if layers is not None:
+        out += ["", layer_latex(layers)]
     if summary.mos is not None:
         out += ["", corr_latex(overall_table(summary)), "", corr_latex(type_table(summary))]
         notes = mos_notes(summary)

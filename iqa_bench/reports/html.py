@@ -31,6 +31,7 @@ from .documents import (
     significance_pairs,
     significance_rows,
 )
+from .layers import LayerTable, layer_note
 from .mos_tables import corr_html, mos_notes, overall_table, type_table
 from .summary import Cell, RunSummary, dataset_line, dataset_warning, excluded_sentence
 from .tables import GROUP_LABELS, Table, score_table
@@ -81,6 +82,31 @@ def _table_html(table: Table) -> str:
         name = "Human (ceiling)" if row.group == "human" else row.metric
         parts.append(f"<tr{cls}><td>{_e(name)}</td>{cells}</tr>")
     parts += ["</tbody></table>", f'<p class="caption">{_e(table.caption)}</p>']
+    return "\n".join(parts)
+
+
+def _layer_html(table: LayerTable) -> str:
+    """The per-layer 2AFC table in the score tables' style, metrics as row groups."""
+    columns = (*table.subsets, "Avg")
+    head = "".join(f'<th class="num">{_e(c)}</th>' for c in columns)
+    parts = [
+        "<h2>Per-layer 2AFC agreement</h2>",
+        f"<table><thead><tr><th>Tap</th>{head}</tr></thead><tbody>",
+    ]
+    metric = None
+    for row, best in zip(table.rows, table.best(), strict=True):
+        if row.metric != metric:
+            metric = row.metric
+            parts.append(
+                f'<tr class="group"><td colspan="{len(columns) + 1}">{_e(metric)}</td></tr>'
+            )
+        cells = row.cells(table.subsets)
+        shown = "".join(_num(_cell_text(c), b) for c, b in zip(cells, best, strict=True))
+        parts.append(f"<tr><td>{_e(row.tap)}</td>{shown}</tr>")
+    note = _e(layer_note(table)).replace(
+        "`iqa-bench run --per-layer`", "<code>iqa-bench run --per-layer</code>"
+    )
+    parts += ["</tbody></table>", f'<p class="caption">{note}</p>']
     return "\n".join(parts)
 
 
@@ -218,11 +244,14 @@ def _provenance_section(summary: RunSummary) -> list[str]:
     ]
 
 
-def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
+def render_html(
+    summary: RunSummary, figures: Mapping[str, Path], layers: LayerTable | None = None
+) -> str:
     """The report page as a string (see :func:`write_html`)."""
     out = [
         *_head(summary),
         *_score_sections(summary),
+        *([_layer_html(layers)] if layers is not None else []),
         *_pairwise_sections(summary),
         *_figure_section(figures),
         *_missing_sections(summary),
@@ -232,13 +261,19 @@ def render_html(summary: RunSummary, figures: Mapping[str, Path]) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_html(summary: RunSummary, figures: Mapping[str, Path], out_path: str | Path) -> Path:
+def write_html(
+    summary: RunSummary,
+    figures: Mapping[str, Path],
+    out_path: str | Path,
+    layers: LayerTable | None = None,
+) -> Path:
     """Writes the self-contained report page.
 
     Args:
         summary: The run's summary.
         figures: Figure name -> PNG path; each is embedded as base64, so the page needs no files.
         out_path: Where to write the page.
+        layers: The per-layer 2AFC table, shown after the score tables when given.
 
     Returns:
         ``out_path`` as a Path.
@@ -258,5 +293,5 @@ def write_html(summary: RunSummary, figures: Mapping[str, Path], out_path: str |
             )
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(summary, figures), encoding="utf-8")
+    out.write_text(render_html(summary, figures, layers), encoding="utf-8")
     return out
