@@ -206,14 +206,20 @@ def _run(args: argparse.Namespace, download: bool):
     )
 
 
-def _report(run_dir, args: argparse.Namespace) -> int:
+def _report(run_dir, args: argparse.Namespace, after_run: bool = False) -> int:
     from .reports import StatsOptions, summarize, terminal_summary, write_report
     from .results import load_run
 
     run = load_run(run_dir)
     options = StatsOptions().with_overrides(n_boot=args.n_boot, n_perm=args.n_perm, seed=args.seed)
     layers = None
-    if args.per_layer:  # before the summary: a run without layers fails at once
+    if args.per_layer and after_run and "2afc" not in run.tasks():
+        # The distances were stored; only the table is 2AFC-only, so the scored run is not an error.
+        print(
+            f"per-layer: stored in {run_dir}/scores; the per-layer table scores 2AFC agreement "
+            f"and this run has none (tasks: {', '.join(run.tasks())})."
+        )
+    elif args.per_layer:  # before the summary: a run without layers fails at once
         from .reports.layers import layer_table
 
         layers = layer_table(run, options)
@@ -244,7 +250,7 @@ def _score_then_report(args: argparse.Namespace, download: bool, report: bool) -
     if torchrun_rank()[1] != 0:
         return 0
     print(f"results: {result.run_dir}")
-    return _report(result.run_dir, args) if report else 0
+    return _report(result.run_dir, args, after_run=True) if report else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

@@ -325,3 +325,22 @@ def test_per_layer_report_of_a_run_without_2afc_says_the_table_is_2afc_only(tmp_
 
     with pytest.raises(InputError, match="has no 2afc task \\(tasks: mos\\).*layer_distances"):
         layer_table(load_run(make_mos_run(tmp_path)))
+
+
+def test_run_per_layer_on_a_mos_dataset_stores_layers_and_says_the_table_is_2afc_only(
+    tmp_path, capsys, alex_weights
+):
+    from iqa_bench.cli import main
+    from iqa_bench.results import load_run
+    from tests.mos_fixture import make_tid2013
+
+    make_tid2013(tmp_path / "data" / "tid2013", types=(1, 8), refs=2, levels=2)
+    argv = ["run", "--dataset", "tid2013", "--data-root", str(tmp_path / "data"), "--metrics",
+            "lpips-alex", "--out", str(tmp_path / "run"), "--reports-dir", str(tmp_path / "rep"),
+            "--per-layer", "--resize", "64", "--n-boot", "100", "--n-perm", "100", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    assert "the per-layer table scores 2AFC agreement and this run has none" in (
+        capsys.readouterr().out
+    )
+    layers = load_run(tmp_path / "run").layer_distances("lpips-alex", "mos")
+    assert layers is not None and len(layers.taps) == 5
