@@ -23,8 +23,8 @@ from ..errors import InputError
 from ..results import Run, TwoAFCData
 from ..stats import StatsOptions
 from .analyses import task_analysis
-from .summary import Cell, MetricRow, _counts, _row
-from .tables import _best_flags, _latex_cell, _plain, latex_escape, latex_table_head
+from .summary import Cell, MetricRow, subset_counts, twoafc_metric_row
+from .tables import best_flags, latex_cell, latex_escape, latex_table_head, plain_cell
 
 __all__ = [
     "LAYER_CSV_COLUMNS",
@@ -88,7 +88,7 @@ class LayerTable:
         flags: dict[int, tuple[bool, ...]] = {}
         for metric in dict.fromkeys(r.metric for r in self.rows):
             index = [i for i, r in enumerate(self.rows) if r.metric == metric]
-            marks = _best_flags([self.rows[i].cells(self.subsets) for i in index])
+            marks = best_flags([self.rows[i].cells(self.subsets) for i in index])
             flags.update(zip(index, marks, strict=True))
         return tuple(flags[i] for i in range(len(self.rows)))
 
@@ -122,11 +122,15 @@ def layer_table(run: Run, options: StatsOptions | None = None) -> LayerTable:
         if layers is None:
             missing.append(metric)
             continue
-        present, n = _counts(layers.data.subset, order)
+        present, n = subset_counts(layers.data.subset, order)
         group = run.metrics[metric].group
         for column, tap in enumerate(layers.taps):
             boot = analysis.score(_tap_view(layers.data, column), present, options)
-            rows.append(LayerRow(tap, _row(metric, group, boot, n, layers.data.n_failed, order)))
+            rows.append(
+                LayerRow(
+                    tap, twoafc_metric_row(metric, group, boot, n, layers.data.n_failed, order)
+                )
+            )
     if not order:
         raise InputError(
             f"--per-layer: the per-layer table scores 2AFC agreement and {run.path} has no 2afc "
@@ -166,7 +170,7 @@ def layer_markdown(table: LayerTable) -> str:
     lines = ["| " + " | ".join(head) + " |", "| :-- | :-- |" + " --: |" * (len(head) - 2)]
     for row, best in zip(table.rows, table.best(), strict=True):
         cells = [
-            f"**{_plain(c)}**" if b else _plain(c)
+            f"**{plain_cell(c)}**" if b else plain_cell(c)
             for c, b in zip(row.cells(table.subsets), best, strict=True)
         ]
         lines.append("| " + " | ".join([row.metric, row.tap, *cells]) + " |")
@@ -190,7 +194,7 @@ def layer_latex(table: LayerTable) -> str:
                 r"\midrule",
                 rf"\multicolumn{{{ncol + 1}}}{{l}}{{\emph{{{latex_escape(metric)}}}}} \\",
             ]
-        cells = [_latex_cell(c, b) for c, b in zip(row.cells(table.subsets), best, strict=True)]
+        cells = [latex_cell(c, b) for c, b in zip(row.cells(table.subsets), best, strict=True)]
         lines.append(" & ".join([latex_escape(row.tap), *cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table}"]
     return "\n".join(lines)

@@ -37,21 +37,23 @@ from .analyses import TASK_ANALYSES, TaskAnalysis, task_analysis
 from .mos import MOSSummary, mos_terminal_lines, summarize_mos
 
 __all__ = [
-    "EXCLUSION_STAGES",
-    "HUMAN",
-    "UNKNOWN_TASK",
     "Cell",
+    "EXCLUSION_STAGES",
     "Excluded",
+    "HUMAN",
     "MetricRow",
     "RunSummary",
     "TaskSummary",
+    "UNKNOWN_TASK",
     "credits_by_sample",
     "dataset_line",
     "dataset_warning",
     "excluded_sentence",
     "format_cell",
+    "subset_counts",
     "summarize",
     "terminal_summary",
+    "twoafc_metric_row",
 ]
 
 HUMAN = "human-ceiling"
@@ -326,7 +328,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _row(
+def twoafc_metric_row(
     metric: str,
     group: str,
     boot: BootstrapResult,
@@ -334,6 +336,7 @@ def _row(
     failed: int,
     order: tuple[str, ...],
 ) -> MetricRow:
+    """A 2AFC table row: per-subset and average cells of one metric's bootstrap result."""
     cells = {
         s: Cell(100 * boot.estimates[s], 100 * lo, 100 * hi, n[s])
         for s, (lo, hi) in boot.intervals.items()
@@ -348,7 +351,10 @@ def _row(
     return MetricRow(metric, group, cells, avg, failed)
 
 
-def _counts(subset: np.ndarray, order: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, int]]:
+def subset_counts(
+    subset: np.ndarray, order: tuple[str, ...]
+) -> tuple[tuple[str, ...], dict[str, int]]:
+    """The subsets of ``order`` present in ``subset``, and the number of samples of each."""
     present = tuple(s for s in order if (subset == s).any())
     return present, {s: int((subset == s).sum()) for s in present}
 
@@ -362,14 +368,14 @@ def _task_summary(
     rows = []
     for name in names:
         data = analysis.load(run, name)
-        present, n = _counts(data.subset, order)
+        present, n = subset_counts(data.subset, order)
         boot = analysis.score(data, present, options)
-        rows.append(_row(name, run.metrics[name].group, boot, n, data.n_failed, order))
+        rows.append(twoafc_metric_row(name, run.metrics[name].group, boot, n, data.n_failed, order))
     human = None
     if analysis.human is not None and run.dataset.human_ceiling:
         _, subset, _ = run.judgments(task)
         boot = analysis.human(run, options)
-        human = _row(HUMAN, "human", boot, _counts(subset, order)[1], 0, order)
+        human = twoafc_metric_row(HUMAN, "human", boot, subset_counts(subset, order)[1], 0, order)
     return TaskSummary(task, order, tuple(rows), human)
 
 

@@ -53,10 +53,13 @@ __all__ = [
     "GROUP_LABELS",
     "Table",
     "TableRow",
+    "best_flags",
     "csv_text",
+    "latex_cell",
     "latex_escape",
     "latex_table",
     "markdown_table",
+    "plain_cell",
     "score_table",
     "tidy_rows",
     "write_csv",
@@ -105,7 +108,9 @@ def _cells(row: MetricRow, subsets: tuple[str, ...]) -> tuple[Cell | None, ...]:
     return tuple(row.subsets.get(s) for s in subsets) + (row.avg,)
 
 
-def _best_flags(rows: list[tuple[Cell | None, ...]]) -> list[tuple[bool, ...]]:
+def best_flags(rows: list[tuple[Cell | None, ...]]) -> list[tuple[bool, ...]]:
+    """Per row and column, whether the cell is the column's best (highest) at one decimal."""
+
     # Compare at the printed precision, so two rows that read the same are both bold.
     def shown(c: Cell | None) -> float:
         return round(c.score, 1) if c is not None and math.isfinite(c.score) else -math.inf
@@ -137,7 +142,7 @@ def score_table(summary: RunSummary, task: str) -> Table:
     cells = [_cells(r, ts.subsets) for r in ts.rows]
     rows = [
         TableRow(r.metric, r.group, c, b)
-        for r, c, b in zip(ts.rows, cells, _best_flags(cells), strict=True)
+        for r, c, b in zip(ts.rows, cells, best_flags(cells), strict=True)
     ]
     if ts.human is not None:
         human = _cells(ts.human, ts.subsets)
@@ -176,7 +181,8 @@ def score_table(summary: RunSummary, task: str) -> Table:
     )
 
 
-def _plain(cell: Cell | None) -> str:
+def plain_cell(cell: Cell | None) -> str:
+    """A cell as text: ``score ± half-width`` at one decimal, ``-`` when undefined."""
     if cell is None or not math.isfinite(cell.score):
         return "-"
     if not math.isfinite(cell.half_width):
@@ -199,7 +205,7 @@ def markdown_table(table: Table) -> str:
     ]
     for row in table.rows:
         cells = [
-            f"**{_plain(c)}**" if bold else _plain(c)
+            f"**{plain_cell(c)}**" if bold else plain_cell(c)
             for c, bold in zip(row.cells, row.bold, strict=True)
         ]
         name = row.metric.replace("|", "\\|")
@@ -233,7 +239,8 @@ def latex_escape(text: str) -> str:
     return out.replace("±", r"$\pm$").replace("²", r"$^2$")
 
 
-def _latex_cell(cell: Cell | None, bold: bool) -> str:
+def latex_cell(cell: Cell | None, bold: bool) -> str:
+    """A cell as LaTeX: the score, bold if ``bold``, with its CI half-width as a small ±."""
     if cell is None or not math.isfinite(cell.score):
         return "--"
     value = f"{cell.score:.1f}"
@@ -291,7 +298,7 @@ def latex_table(table: Table, label: str | None = None) -> str:
                 name = latex_escape(GROUP_LABELS.get(group, group))
                 lines.append(rf"\multicolumn{{{ncol + 1}}}{{l}}{{\emph{{{name}}}}} \\")
         label_text = "Human (ceiling)" if row.metric == HUMAN else latex_escape(row.metric)
-        cells = [_latex_cell(c, b) for c, b in zip(row.cells, row.bold, strict=True)]
+        cells = [latex_cell(c, b) for c, b in zip(row.cells, row.bold, strict=True)]
         lines.append(" & ".join([label_text, *cells]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines)
