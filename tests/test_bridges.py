@@ -237,3 +237,33 @@ def test_a_rerun_keeps_a_metric_named_through_a_bridge(tmp_path):
     result = run_benchmark(str(root), ["piq:gmsd"], tmp_path / "run", opts, log=logs.append)
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert manifest["metrics"]["piq:psnr"]["status"] == "ok", logs
+
+
+@pytest.mark.slow
+def test_the_classical_set_runs_on_synthetic_from_the_cli_and_fills_the_report(
+    tmp_path, monkeypatch
+):
+    import csv
+
+    from iqa_bench.cli import main
+
+    monkeypatch.setenv("IQA_BENCH_DATA", str(tmp_path / "data"))
+    names = ["fsimc", "ms-ssim", "gmsd", "vif-p", "piq:haarpsi", "torchmetrics:ssim"]
+    argv = ["run", "--dataset", "synthetic", "--metrics", ",".join(names), "--quiet"]
+    out = ["--out", str(tmp_path / "run"), "--reports-dir", str(tmp_path / "reports")]
+    assert main([*argv, *out, "--workers", "1", "--n-boot", "100"]) == 0
+    metrics = json.loads((tmp_path / "run" / "manifest.json").read_text())["metrics"]
+    # The synthetic crops are 64x64: MS-SSIM's five scales need 161 px, so it is skipped with that.
+    assert metrics["ms-ssim"]["status"] == "skipped"
+    assert "at least 161x161" in metrics["ms-ssim"]["reason"]
+    scored = [n for n in names if n != "ms-ssim"]
+    assert all(metrics[n]["status"] == "ok" for n in scored)
+    report_dir = next((tmp_path / "reports").rglob("report.md")).parent
+    with open(report_dir / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for task in ("2afc", "jnd"):
+        assert set(scored) <= {r["metric"] for r in rows if r["task"] == task}, task
+    report = (report_dir / "report.md").read_text()
+    assert all(f"| {n} " in report for n in scored)
+    assert "ms-ssim" in report and "161x161" in report  # the skip and its reason are in the report
+    assert any((report_dir / "figures").glob("*.png"))
