@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,22 @@ def require_tool(*names: str, install: str) -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{message} (.ci/run installs it)")
     pytest.skip(message)
+
+
+def compile_latex(tex: Path) -> Path:
+    """Compile ``tex`` with pdflatex in its folder; fail with the log's end unless a PDF results."""
+    require_tool("pdflatex", install="apt-get install texlive-latex-recommended")
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", tex.name],
+        cwd=tex.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    pdf = tex.with_suffix(".pdf")
+    assert pdf.stat().st_size > 0
+    return pdf
 
 
 @pytest.fixture

@@ -272,14 +272,13 @@ def test_per_layer_csv_has_ci_columns_and_bold_marks_each_metrics_best_tap(tmp_p
 
 
 def test_per_layer_table_is_in_the_tex_and_html_reports_and_the_tex_compiles(tmp_path):
-    import subprocess
 
     from iqa_bench.reports import StatsOptions, summarize
     from iqa_bench.reports.documents import latex_report, markdown_report
     from iqa_bench.reports.html import render_html
     from iqa_bench.reports.layers import layer_table
     from iqa_bench.results import load_run
-    from tests.conftest import require_tool
+    from tests.conftest import compile_latex
 
     run = load_run(_layered_run(tmp_path))
     summary = summarize(run, StatsOptions(**LAYER_OPTIONS))
@@ -293,16 +292,8 @@ def test_per_layer_table_is_in_the_tex_and_html_reports_and_the_tex_compiles(tmp
     assert "## Per-layer 2AFC agreement" in markdown_report(summary, None, table)
     tex = latex_report(summary, table)
     assert r"\label{tab:iqa-per-layer}" in tex and r"\texttt{iqa-bench run -{}-per-layer}" in tex
-    require_tool("pdflatex", install="apt-get install texlive-latex-recommended")
     (tmp_path / "report.tex").write_text(tex, encoding="utf-8")
-    proc = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    compile_latex(tmp_path / "report.tex")
 
 
 def test_a_layer_table_with_other_resampling_settings_than_the_report_is_refused(tmp_path):

@@ -6,7 +6,6 @@ import io
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ from iqa_bench.reports.tables import (
 )
 from iqa_bench.results import load_run
 from iqa_bench.stats import human_ceiling, jnd_map, twoafc_scores
-from tests.conftest import require_tool
+from tests.conftest import compile_latex
 from tests.mos_fixture import make_mos_run
 from tests.run_fixture import FakeMetric, make_run
 
@@ -336,17 +335,8 @@ def test_report_of_a_2afc_only_run_leaves_out_jnd(tmp_path: Path) -> None:
 
 
 def test_report_tex_compiles_with_pdflatex(report_dir: Path, tmp_path: Path) -> None:
-    require_tool("pdflatex", install="apt-get install texlive-latex-recommended")
     shutil.copy(report_dir / "report.tex", tmp_path / "report.tex")
-    proc = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    assert (tmp_path / "report.pdf").stat().st_size > 0
+    compile_latex(tmp_path / "report.tex")
 
 
 def test_metric_that_lost_a_whole_subset_gets_no_avg(tmp_path: Path) -> None:

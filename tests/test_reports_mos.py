@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from iqa_bench.reports import CSV_COLUMNS, summarize, terminal_summary, write_re
 from iqa_bench.reports.mos_tables import corr_markdown, overall_table
 from iqa_bench.reports.tables import csv_text
 from iqa_bench.results import load_run
-from tests.conftest import require_tool
+from tests.conftest import compile_latex
 from tests.mos_fixture import FakeMOSMetric, make_mos_run, make_tid2013
 
 FAST = {"n_boot": 100, "n_perm": 100}
@@ -193,16 +192,8 @@ def test_report_renders_every_table_and_figure(report_dir: Path) -> None:
 
 
 def test_mos_report_tex_compiles_with_pdflatex(report_dir: Path, tmp_path: Path) -> None:
-    require_tool("pdflatex", install="apt-get install texlive-latex-recommended")
     shutil.copy(report_dir / "report.tex", tmp_path / "report.tex")
-    proc = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    compile_latex(tmp_path / "report.tex")
 
 
 @pytest.mark.parametrize("stem", ["mos_scatter", "mos_types", "mos_correlations"])

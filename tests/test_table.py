@@ -6,7 +6,6 @@ import csv
 import io
 import re
 import shutil
-import subprocess
 from contextlib import redirect_stdout
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,7 +17,7 @@ from iqa_bench.reports import summarize
 from iqa_bench.reports.cross_table import CROSS_CSV_COLUMNS, cross_table
 from iqa_bench.results import load_run
 from iqa_bench.stats import StatsOptions
-from tests.conftest import require_tool
+from tests.conftest import compile_latex
 from tests.mos_fixture import make_mos_run, make_tid2013
 from tests.run_fixture import FakeMetric, make_run
 
@@ -286,17 +285,8 @@ def test_synthetic_judgments_carry_their_warning_in_every_format(written: Path) 
 
 
 def test_latex_table_compiles_with_pdflatex(written: Path, tmp_path: Path) -> None:
-    require_tool("pdflatex", install="apt-get install texlive-latex-recommended")
     shutil.copy(written / "table.tex", tmp_path / "table.tex")
-    proc = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "table.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    assert (tmp_path / "table.pdf").stat().st_size > 0
+    compile_latex(tmp_path / "table.tex")
 
 
 def test_html_is_one_standalone_page_that_parses(written: Path) -> None:
