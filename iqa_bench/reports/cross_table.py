@@ -45,7 +45,7 @@ from .html import REPORT_CSS  # the same look as report.html
 from .mos import LOGISTIC
 from .mos_tables import mos_notes
 from .summary import Cell, RunSummary, dataset_warning, excluded_sentence, summarize
-from .tables import GROUP_LABELS, latex_escape
+from .tables import GROUP_LABELS, LATEX_PREAMBLE, latex_escape
 
 __all__ = [
     "CROSS_CSV_COLUMNS",
@@ -526,15 +526,7 @@ def cross_latex(table: CrossTable) -> str:
         >>> text.splitlines()[0], r"\\usepackage{booktabs}" in text
         ('\\\\documentclass{article}', True)
     """
-    out = [
-        r"\documentclass{article}",
-        r"\usepackage[T1]{fontenc}",
-        r"\usepackage[utf8]{inputenc}",
-        r"\usepackage[margin=2cm]{geometry}",
-        r"\usepackage{booktabs}",
-        r"\usepackage{graphicx}",
-        r"\begin{document}",
-    ]
+    out = list(LATEX_PREAMBLE)
     out += [rf"\noindent\textbf{{WARNING: {latex_escape(w)}.}}\par" for w in table.warnings]
     if table.columns:
         out += _latex_float(table)

@@ -22,7 +22,7 @@ from .summary import (
     dataset_warning,
     excluded_sentence,
 )
-from .tables import latex_escape, latex_table, markdown_table, score_table
+from .tables import LATEX_PREAMBLE, latex_escape, latex_table, markdown_table, score_table
 
 __all__ = [
     "EXCLUDED_COLUMNS",
@@ -371,13 +371,7 @@ def latex_report(summary: RunSummary, layers: LayerTable | None = None) -> str:
     out = [f"% iqa-bench report for run {summary.run_id}"]
     out += [f"% {k}: {v}" for k, v in prov]
     out += [
-        r"\documentclass{article}",
-        r"\usepackage[T1]{fontenc}",
-        r"\usepackage[utf8]{inputenc}",
-        r"\usepackage[margin=2cm]{geometry}",
-        r"\usepackage{booktabs}",
-        r"\usepackage{graphicx}",
-        r"\begin{document}",
+        *LATEX_PREAMBLE,
         rf"\section*{{iqa-bench report: {latex_escape(summary.run_id)}}}",
     ]
     if dataset_warning(summary.dataset):

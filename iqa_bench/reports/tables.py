@@ -51,6 +51,7 @@ from .summary import (
 __all__ = [
     "CSV_COLUMNS",
     "GROUP_LABELS",
+    "LATEX_PREAMBLE",
     "Table",
     "TableRow",
     "best_flags",
@@ -226,6 +227,18 @@ _LATEX_SPECIAL = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
 }
+
+
+#: The opening of every standalone LaTeX document the reports write (report.tex, table.tex).
+LATEX_PREAMBLE = (
+    r"\documentclass{article}",
+    r"\usepackage[T1]{fontenc}",
+    r"\usepackage[utf8]{inputenc}",
+    r"\usepackage[margin=2cm]{geometry}",
+    r"\usepackage{booktabs}",
+    r"\usepackage{graphicx}",
+    r"\begin{document}",
+)
 
 
 def latex_escape(text: str) -> str:
