@@ -239,6 +239,31 @@ def test_a_rerun_keeps_a_metric_named_through_a_bridge(tmp_path):
     assert manifest["metrics"]["piq:psnr"]["status"] == "ok", logs
 
 
+def test_scores_of_another_library_release_are_not_reused(tmp_path, monkeypatch):
+    root = make_bapps_layout(tmp_path / "bapps", {"cnn": 2}, None)
+    opts = RunOptions(progress=False, batch_size=4)
+    logs: list[str] = []
+    run_benchmark(str(root), ["piq:gmsd"], tmp_path / "run", opts, log=logs.append)
+    run_benchmark(str(root), ["piq:gmsd"], tmp_path / "run", opts, log=logs.append)
+    assert "2afc: reusing finished scores of piq:gmsd" in logs  # the same release: reused
+    logs.clear()
+    monkeypatch.setattr(_base, "library_version", lambda library: "99.0")
+    result = run_benchmark(str(root), ["piq:gmsd"], tmp_path / "run", opts, log=logs.append)
+    assert not any("reusing" in line for line in logs), logs
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["metrics"]["piq:gmsd"]["library_version"] == "99.0"
+
+
+def test_an_earlier_bridged_metric_stays_in_the_manifest_with_its_own_release(tmp_path):
+    root = make_bapps_layout(tmp_path / "bapps", {"cnn": 2}, None)
+    opts = RunOptions(progress=False, batch_size=4)
+    run_benchmark(str(root), ["piq:gmsd"], tmp_path / "run", opts, log=lambda m: None)
+    result = run_benchmark(str(root), ["l2"], tmp_path / "run", opts, log=lambda m: None)
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    entry = manifest["metrics"]["piq:gmsd"]
+    assert entry["status"] == "ok" and entry["library_version"] == importlib.metadata.version("piq")
+
+
 @pytest.mark.slow
 def test_the_classical_set_runs_on_synthetic_from_the_cli_and_fills_the_report(
     tmp_path, monkeypatch

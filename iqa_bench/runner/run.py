@@ -42,7 +42,7 @@ from . import store
 from .allocator import allocator_in_force
 from .distributed import DistContext, dist_context
 from .provenance import environment_info, new_run_id, now_iso, package_info
-from .task_run import TaskRun
+from .task_run import TaskRun, numbers_identity
 
 Log = Callable[[str], None]
 
@@ -553,7 +553,10 @@ def _valid_earlier_failures(
 ) -> list[list] | None:
     """Per task, the failed samples of an earlier metric's still valid finished files; None when
     a task's file is missing, unreadable or stale."""
-    card = (cards[name] if name in cards else load_metric_card(name)).identity()
+    card = numbers_identity(
+        (cards[name] if name in cards else load_metric_card(name)).identity(),
+        record.library_version,
+    )
     failures = []
     for task_run in task_runs:
         final = store.load_final(task_run.run_dir, name, task_run.task, scores=False)

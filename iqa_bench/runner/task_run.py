@@ -235,6 +235,17 @@ def _size_problem(metric: Metric, shape: tuple[int, ...], resize: int | None) ->
     )
 
 
+def numbers_identity(card: dict, library_version: str | None) -> dict:
+    """A metric's card identity, with the version of the library that computes a bridged metric:
+    another release of piq, torchmetrics or pyiqa may change its numbers with no change of card.
+
+    Example:
+        >>> numbers_identity({"type": "piq"}, "0.8.0"), numbers_identity({"type": "ssim"}, None)
+        ({'type': 'piq', 'library_version': '0.8.0'}, {'type': 'ssim'})
+    """
+    return {**card, "library_version": library_version} if library_version else card
+
+
 class TaskRun:
     """Scores one task for the metrics that still need it, chunk by chunk.
 
@@ -271,8 +282,9 @@ class TaskRun:
         chunk_digests = [store.stamps_digest(stamps[a * k : (a + size) * k]) for a in self.starts]
         self.final_fps, self.chunk_fps = {}, {}
         for name, m in metrics.items():
-            base = self.scores_fingerprint(name, m.card.identity(), m.weight_hashes)
-            self.final_fps[name] = self.final_fingerprint(name, m.card.identity(), m.weight_hashes)
+            card = numbers_identity(m.card.identity(), getattr(m, "library_version", None))
+            base = self.scores_fingerprint(name, card, m.weight_hashes)
+            self.final_fps[name] = self.final_fingerprint(name, card, m.weight_hashes)
             self.chunk_fps[name] = [f"{base}:{i}:{size}:{d}" for i, d in enumerate(chunk_digests)]
         self.timings = {name: 0.0 for name in metrics}
         self.providers = feature_providers(metrics.values())
