@@ -115,3 +115,27 @@ def test_piq_and_torchmetrics_ms_ssim_follow_the_same_rgb_convention(pairs):
     # piq does not (measured 3.9e-3, far below the 0.049 to pyiqa's luma MS-SSIM).
     diff = _max_difference(("piq", "ms_ssim", {}), ("torchmetrics", "ms_ssim", {}), pairs)
     assert diff < 6e-3
+
+
+OFFLINE_SPECS = sorted(
+    f"{library}:{name}"
+    for library, table in BRIDGES.items()
+    for name, s in table.items()
+    if not s.weights
+)
+
+
+@pytest.mark.parametrize("name", OFFLINE_SPECS)
+def test_each_bridged_metrics_declared_orientation_agrees_with_what_it_computes(name):
+    # A wrong orientation in the table would flip every 2AFC credit of the metric while looking
+    # like a plausible number, so each entry is checked against the library's behaviour: more
+    # noise on the same photographs must score worse.
+    x = _photos()
+    g = torch.Generator().manual_seed(1)
+    noise = torch.randn(x.shape, generator=g)
+    mild, strong = ((x + s * noise).clamp(0, 1) for s in (0.02, 0.15))
+    metric = iqa_bench.create_metric(name)
+    with torch.no_grad():
+        s_mild, s_strong = metric(mild, x), metric(strong, x)
+    better = s_mild > s_strong if metric.higher_is_better else s_mild < s_strong
+    assert better.all(), (metric.higher_is_better, s_mild, s_strong)
