@@ -7,6 +7,7 @@ from them); one-step agreement with the reference trainer is in ``test_train_mod
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -182,3 +183,30 @@ def test_resumed_scratch_training_ends_with_the_same_trunk_and_weights(tiny_spli
     assert all(torch.equal(a[k], b[k]) for k in a)
     # squeezenet's Fire modules have 1x1 convolutions, which the reference would clamp.
     assert any("1x1" in d for d in full.manifest["deviations"])
+
+
+# The settings a lin checkpoint's fingerprint covered before the training modes existed (release
+# of 2026-12-03), and that fingerprint's recipe: frozen here so those checkpoints keep resuming.
+LEGACY_LIN_SETTINGS = {
+    "backbone": "alex", "taps": None, "version": "0.1", "pretrained": True, "dataset": "bapps",
+    "split": "train", "val_split": None, "lr": 0.0001, "beta1": 0.5, "batch_size": 50,
+    "n_epochs": 5, "n_epochs_decay": 5, "chn_mid": 32, "init": "random", "dropout": 0.0,
+    "features": "disk", "seed": 0, "resize": None,
+}  # fmt: skip
+
+
+def test_a_lin_checkpoint_from_before_the_modes_still_resumes():
+    from iqa_bench.training.loop import _fingerprint
+
+    ids = ["cnn/000000", "cnn/000001"]
+    blob = {
+        "hyperparameters": LEGACY_LIN_SETTINGS,
+        "trunk": "abc",
+        "ids": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+    }
+    legacy = hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
+    assert _fingerprint(TrainLinConfig(), "abc", ids) == legacy
+    # The trunk-training settings do count once the trunk trains.
+    assert _fingerprint(TrainLinConfig(mode="tune"), "abc", ids) != _fingerprint(
+        TrainLinConfig(mode="tune", trunk_lr=1e-5), "abc", ids
+    )

@@ -93,9 +93,17 @@ def _as_tensors(feats: TripletFeatures, device: torch.device):
     return x0, x1, h
 
 
+#: Settings that came with the training modes and mean nothing in mode ``lin`` (frozen trunk):
+#: left out of a lin fingerprint, so checkpoints written before the modes existed still resume.
+_TRUNK_TRAINING_KEYS = ("mode", "trunk_lr", "trunk_train")
+
+
 def _fingerprint(config: TrainLinConfig, trunk_hash: str | None, ids: list[str]) -> str:
+    hyper = config.hyperparameters()
+    if not config.trains_trunk:
+        hyper = {k: v for k, v in hyper.items() if k not in _TRUNK_TRAINING_KEYS}
     blob = {
-        "hyperparameters": config.hyperparameters(),
+        "hyperparameters": hyper,
         "trunk": trunk_hash,
         "ids": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
     }
