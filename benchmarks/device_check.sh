@@ -6,7 +6,8 @@
 #
 #   mkdir -p .whl .devweights && cp ../shared/weights/*.pth .devweights/
 #   .venv/bin/python -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
-#       --implementation cp --platform manylinux2014_x86_64 -d .whl lpips==0.1.4
+#       --implementation cp --platform manylinux2014_x86_64 -d .whl lpips==0.1.4 piq==0.8.0 \
+#       torchmetrics==1.9.0 lightning-utilities==0.15.3 DISTS_pytorch==0.1
 #
 # Device time is 15 minutes per session, machine start included, so the checks come in parts,
 # most important first, each under its own timeout; every part's log is written as it runs, so
@@ -15,11 +16,12 @@
 # [".whl", ".devweights"]:
 #
 #   PARTS=table,throughput bash benchmarks/device_check.sh    timeout_s 360 (parts: 240 + 90 s)
-#   PARTS=tests,compile bash benchmarks/device_check.sh       timeout_s 330 (parts: 150 + 150 s)
+#   PARTS=tests,agreement,compile bash benchmarks/device_check.sh
+#                                                       timeout_s 390 (parts: 150 + 60 + 150 s)
 #
-# With the machine's start (1-2 min) that is at most about 13 minutes. PARTS defaults to all
-# four in that order. Logs land in $OUT (or ./device-out): env.txt, full_table.log,
-# throughput.log, pytest_gpu.log, throughput_compile.log. Copy the figures, with the device named,
+# With the machine's start (1-2 min) that is at most about 14 minutes. PARTS defaults to all
+# five in that order. Logs land in $OUT (or ./device-out): env.txt, full_table.log,
+# throughput.log, pytest_gpu.log, agreement.log, throughput_compile.log. Copy the figures, with the device named,
 # into docs/PERFORMANCE.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,10 +37,11 @@ if [ -d .devweights ]; then
     export IQA_BENCH_WEIGHTS="$PWD/.devweights"
 fi
 # Sizes, overridable for a quick dry run on CPU:
-#   SCALE=0.01 B64=8 B256=2 ROUNDS=1 CHECK_TRUNKS=alex TABLE_METRICS=l2,lpips-alex bash ...
+#   SCALE=0.01 B64=8 B256=2 ROUNDS=1 CHECK_TRUNKS=alex TABLE_METRICS=l2,lpips-alex AGREE_N=8 \
+#   AGREE_DEVICES=cpu,cpu bash ...
 SCALE="${SCALE:-1.0}" B64="${B64:-256}" B256="${B256:-32}" ROUNDS="${ROUNDS:-5}"
 CHECK_TRUNKS="${CHECK_TRUNKS:-alex,squeeze,vgg16}" TABLE_METRICS="${TABLE_METRICS:-all}"
-PARTS=",${PARTS:-table,throughput,tests,compile},"
+PARTS=",${PARTS:-table,throughput,tests,agreement,compile},"
 # H100/H200 SXM dense TF32 tensor-core peak: PyTorch runs float32 convolutions in TF32 by
 # default, and throughput.py calls the metrics directly (the runner's --dtype fp32 would not).
 PEAK="${PEAK_TFLOPS:-495}"
@@ -75,6 +78,14 @@ if part tests; then
         tests/test_autocast_agreement.py \
         >"$OUT/pytest_gpu.log" 2>&1
     echo "pytest -m gpu: exit $?" >>"$OUT/env.txt"
+fi
+
+if part agreement; then
+    # The bridged metrics, DISTS and LPIPS+ on CUDA against the CPU: the figures a GPU test's
+    # tolerance for them must come from (pyiqa and VGG16 weights are absent there: listed).
+    timeout 60 python3 benchmarks/device_agreement.py --devices "${AGREE_DEVICES:-cpu,cuda}" --n "${AGREE_N:-128}" \
+        >"$OUT/agreement.log" 2>&1
+    echo "agreement: exit $?" >>"$OUT/env.txt"
 fi
 
 if part compile; then
