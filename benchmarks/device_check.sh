@@ -21,8 +21,8 @@
 #
 # With the machine's start (1-2 min) that is at most about 14 minutes. PARTS defaults to all
 # five in that order. Logs land in $OUT (or ./device-out): env.txt, full_table.log,
-# throughput.log, pytest_gpu.log, agreement.log, throughput_compile.log. Copy the figures, with the device named,
-# into docs/PERFORMANCE.md.
+# throughput.log, pytest_gpu.log, agreement.log, throughput_compile.log. Copy the figures, with
+# the device named, into docs/PERFORMANCE.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/device-out}"
@@ -83,8 +83,8 @@ fi
 if part agreement; then
     # The bridged metrics, DISTS and LPIPS+ on CUDA against the CPU: the figures a GPU test's
     # tolerance for them must come from (pyiqa and VGG16 weights are absent there: listed).
-    timeout 60 python3 benchmarks/device_agreement.py --devices "${AGREE_DEVICES:-cpu,cuda}" --n "${AGREE_N:-128}" \
-        >"$OUT/agreement.log" 2>&1
+    timeout 60 python3 benchmarks/device_agreement.py --devices "${AGREE_DEVICES:-cpu,cuda}" \
+        --n "${AGREE_N:-128}" >"$OUT/agreement.log" 2>&1
     echo "agreement: exit $?" >>"$OUT/env.txt"
 fi
 

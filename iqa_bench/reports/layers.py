@@ -23,7 +23,7 @@ from ..errors import InputError
 from ..results import Run, TwoAFCData
 from ..stats import StatsOptions
 from .analyses import task_analysis
-from .summary import Cell, MetricRow, subset_counts, twoafc_metric_row
+from .summary import Cell, MetricRow, metric_row, subset_counts
 from .tables import best_flags, latex_cell, latex_escape, latex_table_head, plain_cell
 
 __all__ = [
@@ -127,9 +127,7 @@ def layer_table(run: Run, options: StatsOptions | None = None) -> LayerTable:
         for column, tap in enumerate(layers.taps):
             boot = analysis.score(_tap_view(layers.data, column), present, options)
             rows.append(
-                LayerRow(
-                    tap, twoafc_metric_row(metric, group, boot, n, layers.data.n_failed, order)
-                )
+                LayerRow(tap, metric_row(metric, group, boot, n, layers.data.n_failed, order))
             )
     if not order:
         raise InputError(

@@ -50,10 +50,10 @@ __all__ = [
     "dataset_warning",
     "excluded_sentence",
     "format_cell",
+    "metric_row",
     "subset_counts",
     "summarize",
     "terminal_summary",
-    "twoafc_metric_row",
 ]
 
 HUMAN = "human-ceiling"
@@ -328,7 +328,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def twoafc_metric_row(
+def metric_row(
     metric: str,
     group: str,
     boot: BootstrapResult,
@@ -336,7 +336,7 @@ def twoafc_metric_row(
     failed: int,
     order: tuple[str, ...],
 ) -> MetricRow:
-    """A 2AFC table row: per-subset and average cells of one metric's bootstrap result."""
+    """A table row (2AFC, JND): per-subset and average cells of one metric's bootstrap result."""
     cells = {
         s: Cell(100 * boot.estimates[s], 100 * lo, 100 * hi, n[s])
         for s, (lo, hi) in boot.intervals.items()
@@ -370,12 +370,12 @@ def _task_summary(
         data = analysis.load(run, name)
         present, n = subset_counts(data.subset, order)
         boot = analysis.score(data, present, options)
-        rows.append(twoafc_metric_row(name, run.metrics[name].group, boot, n, data.n_failed, order))
+        rows.append(metric_row(name, run.metrics[name].group, boot, n, data.n_failed, order))
     human = None
     if analysis.human is not None and run.dataset.human_ceiling:
         _, subset, _ = run.judgments(task)
         boot = analysis.human(run, options)
-        human = twoafc_metric_row(HUMAN, "human", boot, subset_counts(subset, order)[1], 0, order)
+        human = metric_row(HUMAN, "human", boot, subset_counts(subset, order)[1], 0, order)
     return TaskSummary(task, order, tuple(rows), human)
 
 
