@@ -327,6 +327,7 @@ def run_benchmark(
         if ctx.is_main:
             store.write_manifest(run_dir, manifest)
         ctx.barrier()
+    ctx.close()
     return RunResult(run_dir, manifest, skipped)
 
 
