@@ -105,7 +105,7 @@ def test_torchrun_process_joins_with_the_backend_and_gpu_of_its_device(
 @pytest.mark.parametrize("caller_made_it", [False, True])
 def test_a_run_leaves_the_process_group_it_joined_and_keeps_a_callers(monkeypatch, caller_made_it):
     """Left to process exit, gloo aborted a finished rank about 1 torchrun run in 10 here
-    (3 of 30 before, 0 of 40 after leaving the group)."""
+    (3 of 30 before, 0 of 90 after leaving the group)."""
     import torch.distributed as dist
 
     from iqa_bench.runner.distributed import dist_context
